@@ -1,0 +1,481 @@
+//! The event model every later stage reads: a borrowed view over one frame's bytes.
+//!
+//! A parser fills a caller-owned [`EventBuf`] (reused from event to event, so the hot path
+//! allocates nothing once buffers have grown); [`Event`] pairs that buffer with the frame it
+//! describes and answers field lookups by [`FieldId`] in O(1).
+//!
+//! Values are *spans*, not copies: most point into the raw frame. The two exceptions live in
+//! the buffer itself: JSON text, which simd-json needs in a mutable padded copy (strings are
+//! unescaped in place there), and `scratch`, which holds values that had escapes to undo
+//! (RFC 5424 SD, CEF) and names that had to be built (`sdid.param`, dotted JSON paths of
+//! fields nobody interned).
+//!
+//! Lookups go through a dense index with one entry per interned field, stamped with a
+//! generation number so that starting a new event is O(1) rather than a clear of the table.
+//!
+//! What does not live here: how bytes become fields (`parser/`), where frames come from
+//! (`reader/`).
+
+pub mod field;
+pub mod time;
+
+pub use field::{FieldId, FieldMode, FieldTable};
+pub use time::Timestamp;
+
+/// Which buffer a [`Span`] points into.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Src {
+    /// The raw frame.
+    Raw,
+    /// The padded JSON work copy in [`EventBuf`].
+    Json,
+    /// [`EventBuf`]'s scratch bytes (unescaped values, built names).
+    Scratch,
+}
+
+/// A byte range in one of the event's buffers.
+///
+/// Invariant: `start + len` ≤ the length of the buffer `src` names, for the event the span
+/// belongs to. Frames are bounded far below 4 GiB, so `u32` offsets suffice.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Span {
+    pub src: Src,
+    pub start: u32,
+    pub len: u32,
+}
+
+impl Span {
+    #[inline]
+    pub fn raw(start: usize, len: usize) -> Span {
+        Span {
+            src: Src::Raw,
+            start: start as u32,
+            len: len as u32,
+        }
+    }
+
+    /// The span of `sub`, a subslice of `raw`, within `raw`.
+    #[inline]
+    pub fn of_raw(raw: &[u8], sub: &[u8]) -> Span {
+        let start = sub.as_ptr() as usize - raw.as_ptr() as usize;
+        debug_assert!(start + sub.len() <= raw.len());
+        Span::raw(start, sub.len())
+    }
+}
+
+/// A stored value: a span or an immediate scalar.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Repr {
+    Str(Span),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    Time(Timestamp),
+}
+
+/// A field value as the rest of the engine sees it.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Value<'a> {
+    /// Bytes as they arrived (after protocol unescaping); not necessarily UTF-8.
+    Str(&'a [u8]),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    /// A parsed timestamp (the syslog header `timestamp`).
+    Time(Timestamp),
+}
+
+impl<'a> Value<'a> {
+    /// The value as text: strings as they are, scalars formatted into `tmp`.
+    pub fn text<'b>(&self, tmp: &'b mut Vec<u8>) -> &'b [u8]
+    where
+        'a: 'b,
+    {
+        use std::io::Write;
+        tmp.clear();
+        match *self {
+            Value::Str(s) => return s,
+            Value::Int(i) => {
+                let _ = write!(tmp, "{i}");
+            }
+            Value::UInt(u) => {
+                let _ = write!(tmp, "{u}");
+            }
+            Value::Float(f) => {
+                let _ = write!(tmp, "{f}");
+            }
+            Value::Bool(b) => tmp.extend_from_slice(if b { b"true" } else { b"false" }),
+            Value::Null => {}
+            Value::Time(t) => t.write_rfc3339(tmp),
+        }
+        tmp
+    }
+
+    pub fn as_str_bytes(&self) -> Option<&'a [u8]> {
+        match *self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// One field of an event.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    field: FieldId,
+    /// The name, when `field` is [`FieldId::UNKNOWN`].
+    name: Span,
+    value: Repr,
+    /// Next older value of the same field (arrays), or `NO_SLOT`.
+    next: u32,
+    /// Replaced by a later value of the same name from another source; skipped by iteration.
+    shadowed: bool,
+}
+
+const NO_SLOT: u32 = u32::MAX;
+
+/// How the frame was understood.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Format {
+    #[default]
+    Raw,
+    Rfc3164,
+    Rfc5424,
+    Json,
+    Cef,
+    Leef,
+    Kv,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Rfc3164 => "rfc3164",
+            Format::Rfc5424 => "rfc5424",
+            Format::Json => "json",
+            Format::Cef => "cef",
+            Format::Leef => "leef",
+            Format::Kv => "kv",
+        }
+    }
+}
+
+/// Caller-owned storage for one parsed event; reuse it across events.
+#[derive(Debug, Default)]
+pub struct EventBuf {
+    slots: Vec<Slot>,
+    /// `index[field] = (generation, newest slot)`; valid only when the generation matches.
+    index: Vec<(u32, u32)>,
+    generation: u32,
+    /// Padded, mutable copy of the JSON text being parsed (simd-json works in place).
+    pub(crate) json: Vec<u8>,
+    /// Unescaped values and built names for this event.
+    pub(crate) scratch: Vec<u8>,
+    time: Option<Timestamp>,
+    received: Timestamp,
+    /// The syslog/outer format.
+    pub format: Format,
+    /// The format of the message payload, when it had structure of its own.
+    pub payload: Option<Format>,
+}
+
+impl EventBuf {
+    pub fn new() -> EventBuf {
+        EventBuf::default()
+    }
+
+    /// Starts a new event: O(1) except when the field table grew.
+    pub fn reset(&mut self, fields: usize, received: Timestamp) {
+        self.slots.clear();
+        self.scratch.clear();
+        self.time = None;
+        self.received = received;
+        self.format = Format::Raw;
+        self.payload = None;
+        if self.index.len() < fields {
+            self.index.resize(fields, (0, NO_SLOT));
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // After 2^32 events stale entries could look current: clear them once.
+            self.index.iter_mut().for_each(|e| *e = (0, NO_SLOT));
+            self.generation = 1;
+        }
+    }
+
+    #[inline]
+    fn head(&self, field: FieldId) -> u32 {
+        match self.index.get(field.index()) {
+            Some(&(g, s)) if g == self.generation => s,
+            _ => NO_SLOT,
+        }
+    }
+
+    /// Sets `field` to `value`; an earlier value of the field is shadowed (a later source of a
+    /// name wins, e.g. a JSON payload's `message` over the syslog MSG that carried it).
+    #[inline]
+    pub fn set(&mut self, field: FieldId, value: Repr) {
+        let old = self.head(field);
+        if old != NO_SLOT {
+            let mut s = old;
+            while s != NO_SLOT {
+                self.slots[s as usize].shadowed = true;
+                s = self.slots[s as usize].next;
+            }
+        }
+        self.insert(field, value, NO_SLOT);
+    }
+
+    /// Adds one more value to `field` (an array element), keeping the earlier ones.
+    #[inline]
+    pub fn add(&mut self, field: FieldId, value: Repr) {
+        let old = self.head(field);
+        self.insert(field, value, old);
+    }
+
+    #[inline]
+    fn insert(&mut self, field: FieldId, value: Repr, next: u32) {
+        let slot = self.slots.len() as u32;
+        self.slots.push(Slot {
+            field,
+            name: Span::raw(0, 0),
+            value,
+            next,
+            shadowed: false,
+        });
+        if let Some(e) = self.index.get_mut(field.index()) {
+            *e = (self.generation, slot);
+        } else {
+            debug_assert!(
+                false,
+                "field {field:?} beyond the table the buffer was reset for"
+            );
+        }
+    }
+
+    /// Adds a field whose name nobody interned (kept for display and evidence only).
+    pub fn add_unknown(&mut self, name: Span, value: Repr) {
+        self.slots.push(Slot {
+            field: FieldId::UNKNOWN,
+            name,
+            value,
+            next: NO_SLOT,
+            shadowed: false,
+        });
+    }
+
+    /// Copies `bytes` into scratch and returns their span.
+    #[inline]
+    pub fn push_scratch(&mut self, bytes: &[u8]) -> Span {
+        let start = self.scratch.len();
+        self.scratch.extend_from_slice(bytes);
+        Span {
+            src: Src::Scratch,
+            start: start as u32,
+            len: bytes.len() as u32,
+        }
+    }
+
+    /// Mutable access to the scratch bytes, for writers that build values in place; use
+    /// [`EventBuf::scratch_span_from`] to name what was written.
+    pub fn scratch_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.scratch
+    }
+
+    /// The span of scratch bytes written since `start`.
+    pub fn scratch_span_from(&self, start: usize) -> Span {
+        Span {
+            src: Src::Scratch,
+            start: start as u32,
+            len: (self.scratch.len() - start) as u32,
+        }
+    }
+
+    pub fn set_time(&mut self, t: Timestamp) {
+        self.time = Some(t);
+    }
+
+    pub fn time(&self) -> Option<Timestamp> {
+        self.time
+    }
+
+    pub fn received(&self) -> Timestamp {
+        self.received
+    }
+
+    /// Number of stored values (including shadowed ones).
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+/// A parsed event: the frame and the buffer that describes it.
+#[derive(Clone, Copy)]
+pub struct Event<'a> {
+    raw: &'a [u8],
+    buf: &'a EventBuf,
+}
+
+/// The name of a field in iteration: interned, or bytes from the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldName<'a> {
+    Id(FieldId),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> FieldName<'a> {
+    /// The name as bytes, resolving ids through `table`.
+    pub fn resolve<'t>(&self, table: &'t FieldTable) -> &'t [u8]
+    where
+        'a: 't,
+    {
+        match *self {
+            FieldName::Id(id) => table.name(id).as_bytes(),
+            FieldName::Bytes(b) => b,
+        }
+    }
+}
+
+impl<'a> Event<'a> {
+    /// Pairs a frame with the buffer a parser filled for it.
+    pub fn new(raw: &'a [u8], buf: &'a EventBuf) -> Event<'a> {
+        Event { raw, buf }
+    }
+
+    #[inline]
+    pub fn bytes(&self, span: Span) -> &'a [u8] {
+        let b: &'a [u8] = match span.src {
+            Src::Raw => self.raw,
+            Src::Json => &self.buf.json,
+            Src::Scratch => &self.buf.scratch,
+        };
+        &b[span.start as usize..(span.start + span.len) as usize]
+    }
+
+    #[inline]
+    fn value(&self, r: Repr) -> Value<'a> {
+        match r {
+            Repr::Str(s) => Value::Str(self.bytes(s)),
+            Repr::Int(i) => Value::Int(i),
+            Repr::UInt(u) => Value::UInt(u),
+            Repr::Float(f) => Value::Float(f),
+            Repr::Bool(b) => Value::Bool(b),
+            Repr::Null => Value::Null,
+            Repr::Time(t) => Value::Time(t),
+        }
+    }
+
+    /// The newest value of `field`.
+    #[inline]
+    pub fn get(&self, field: FieldId) -> Option<Value<'a>> {
+        let s = self.buf.head(field);
+        (s != NO_SLOT).then(|| self.value(self.buf.slots[s as usize].value))
+    }
+
+    /// True when the event has `field` at all.
+    #[inline]
+    pub fn has(&self, field: FieldId) -> bool {
+        self.buf.head(field) != NO_SLOT
+    }
+
+    /// Every value of `field` (several for JSON arrays), newest first.
+    pub fn values(&self, field: FieldId) -> Values<'a> {
+        Values {
+            ev: *self,
+            slot: self.buf.head(field),
+        }
+    }
+
+    /// The syslog MSG, or a payload's `message`.
+    pub fn message(&self) -> Option<&'a [u8]> {
+        self.get(FieldId::MESSAGE).and_then(|v| v.as_str_bytes())
+    }
+
+    /// The frame as received.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The event's own timestamp, if it had one that parsed.
+    pub fn time(&self) -> Option<Timestamp> {
+        self.buf.time
+    }
+
+    pub fn received(&self) -> Timestamp {
+        self.buf.received
+    }
+
+    pub fn format(&self) -> Format {
+        self.buf.format
+    }
+
+    pub fn payload_format(&self) -> Option<Format> {
+        self.buf.payload
+    }
+
+    /// Every visible field in the order parsed; array values appear once each.
+    pub fn fields(&self) -> impl Iterator<Item = (FieldName<'a>, Value<'a>)> + 'a {
+        let ev = *self;
+        self.buf.slots.iter().filter(|s| !s.shadowed).map(move |s| {
+            let name = if s.field == FieldId::UNKNOWN {
+                FieldName::Bytes(ev.bytes(s.name))
+            } else {
+                FieldName::Id(s.field)
+            };
+            (name, ev.value(s.value))
+        })
+    }
+}
+
+/// Iterator over the values of one field; see [`Event::values`].
+pub struct Values<'a> {
+    ev: Event<'a>,
+    slot: u32,
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = Value<'a>;
+    fn next(&mut self) -> Option<Value<'a>> {
+        if self.slot == NO_SLOT {
+            return None;
+        }
+        let s = self.ev.buf.slots[self.slot as usize];
+        self.slot = s.next;
+        Some(self.ev.value(s.value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_shadows_add_chains_and_reset_forgets() {
+        let raw = b"hello world";
+        let mut t = FieldTable::new();
+        let tags = t.intern("tags");
+        let mut buf = EventBuf::new();
+        buf.reset(t.len(), Timestamp(1));
+        buf.set(FieldId::MESSAGE, Repr::Str(Span::raw(0, 5)));
+        buf.set(FieldId::MESSAGE, Repr::Str(Span::raw(6, 5)));
+        buf.add(tags, Repr::Int(1));
+        buf.add(tags, Repr::Int(2));
+        let ev = Event::new(raw, &buf);
+        assert_eq!(ev.message(), Some(&b"world"[..]));
+        assert_eq!(
+            ev.values(tags).collect::<Vec<_>>(),
+            vec![Value::Int(2), Value::Int(1)]
+        );
+        assert_eq!(ev.fields().count(), 3);
+        buf.reset(t.len(), Timestamp(2));
+        let ev = Event::new(raw, &buf);
+        assert!(!ev.has(FieldId::MESSAGE));
+        assert_eq!(ev.values(tags).count(), 0);
+    }
+}

@@ -1,0 +1,28 @@
+//! kuzet (Kazakh *күзет*, "watch"): a log correlation engine for security operations
+//! centres.
+//!
+//! The crate is laid out along the path data takes:
+//!
+//! ```text
+//!  reader/  ──Batch──▶  parser/  ──Event──▶  (matcher → correlator → sink: later stages)
+//!  bytes in            frame → fields
+//! ```
+//!
+//! | where does … live?                    | module            |
+//! |---------------------------------------|-------------------|
+//! | the event a rule sees, field ids      | [`event`]         |
+//! | timestamps, zones, the year rule      | [`event::time`]   |
+//! | framing, files, UDP, TCP, TLS         | [`reader`]        |
+//! | RFC 5424/3164, JSON, CEF, LEEF, kv    | [`parser`]        |
+//! | counters and their text exposition    | [`telemetry`]     |
+//! | JSON output helpers                   | [`jsonw`]         |
+//! | the command line                      | [`cli`]           |
+//!
+//! See DESIGN.md for the threading model and the reasoning behind the event model.
+
+pub mod cli;
+pub mod event;
+pub mod jsonw;
+pub mod parser;
+pub mod reader;
+pub mod telemetry;
