@@ -21,8 +21,12 @@
 //! See DESIGN.md for the threading model and the reasoning behind the event model.
 
 pub mod cli;
+pub mod engine;
 pub mod event;
 pub mod jsonw;
+pub mod matcher;
 pub mod parser;
 pub mod reader;
+pub mod router;
+pub mod sigma;
 pub mod telemetry;

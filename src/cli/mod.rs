@@ -2,6 +2,7 @@
 //! Errors reach the user here, mapped to exit codes; `anyhow`-style catch-alls stay out of
 //! the library.
 
+pub mod check;
 pub mod parse;
 
 use std::process::ExitCode;
@@ -20,12 +21,15 @@ pub struct Cli {
 pub enum Command {
     /// Print every input event as one flat JSON object per line (what rules will see).
     Parse(parse::ParseArgs),
+    /// Load and compile rules without running; report every rule that fails.
+    Check(check::CheckArgs),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Parse(a) => parse::run(a),
+        Command::Check(a) => check::run(a),
     };
     match res {
         Ok(code) => code,

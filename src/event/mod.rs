@@ -183,6 +183,9 @@ pub struct EventBuf {
     pub format: Format,
     /// The format of the message payload, when it had structure of its own.
     pub payload: Option<Format>,
+    /// Logsource class the input or an extractor assigned (0: none). The table of classes
+    /// belongs to the compiled rule set; see `router/`.
+    pub class: u16,
 }
 
 impl EventBuf {
@@ -198,6 +201,7 @@ impl EventBuf {
         self.received = received;
         self.format = Format::Raw;
         self.payload = None;
+        self.class = 0;
         if self.index.len() < fields {
             self.index.resize(fields, (0, NO_SLOT));
         }
@@ -417,6 +421,21 @@ impl<'a> Event<'a> {
 
     pub fn payload_format(&self) -> Option<Format> {
         self.buf.payload
+    }
+
+    /// The logsource class assigned to the event (0: none).
+    pub fn class(&self) -> u16 {
+        self.buf.class
+    }
+
+    /// Every visible value of an interned field, with its id (unknown names skipped).
+    pub fn known_fields(&self) -> impl Iterator<Item = (FieldId, Value<'a>)> + 'a {
+        let ev = *self;
+        self.buf
+            .slots
+            .iter()
+            .filter(|s| !s.shadowed && s.field != FieldId::UNKNOWN)
+            .map(move |s| (s.field, ev.value(s.value)))
     }
 
     /// Every visible field in the order parsed; array values appear once each.

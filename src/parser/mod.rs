@@ -81,6 +81,9 @@ pub struct ParserConfig {
     pub time_fields: Vec<String>,
     /// Parse JSON/CEF/LEEF/kv found inside a syslog MSG.
     pub parse_payload: bool,
+    /// Logsource class given to every event of this input (0: none); classes are
+    /// registered with the rule set, which routes rules by them.
+    pub class: u16,
 }
 
 impl Default for ParserConfig {
@@ -91,6 +94,7 @@ impl Default for ParserConfig {
             mode: FieldMode::All,
             time_fields: DEFAULT_TIME_FIELDS.iter().map(|s| s.to_string()).collect(),
             parse_payload: true,
+            class: 0,
         }
     }
 }
@@ -278,8 +282,10 @@ impl Parser {
                 out.reset(self.table.len(), received);
                 out.set(FieldId::MESSAGE, Repr::Str(Span::raw(0, raw.len())));
             }
+            out.class = self.cfg.class;
             return Err(e);
         }
+        out.class = self.cfg.class;
         Ok(())
     }
 

@@ -1,0 +1,234 @@
+//! Leaf tests: one compiled check of one field value, chosen when rules load.
+//!
+//! Strings compare case-insensitively for ASCII letters unless `cased` (pySigma's SQLite
+//! reference does the same: `LIKE` folds ASCII only). Case-insensitive patterns are stored
+//! lowercased; haystacks are lowercased once per event and field by the caller
+//! ([`super::Scratch`]). Wildcards are lowered to the cheapest check that is equivalent:
+//! exact, prefix, suffix, contains (with a prebuilt `memmem` finder), or a general glob.
+//! A `?` matches one UTF-8 character, as SQLite's `_` does.
+
+use ipnet::IpNet;
+use memchr::memmem;
+
+use crate::sigma::value::{CmpOp, RefMode, SPart};
+
+/// How a string pattern is checked.
+#[derive(Clone, Debug)]
+pub enum StrKind {
+    Exact(Box<[u8]>),
+    Prefix(Box<[u8]>),
+    Suffix(Box<[u8]>),
+    Contains(memmem::Finder<'static>),
+    /// `*` alone: any value, including the empty string.
+    Any,
+    /// Anything else: literal segments, `*` and `?`.
+    Glob(Box<[GlobPart]>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum GlobPart {
+    Lit(Box<[u8]>),
+    Any,
+    One,
+}
+
+/// A compiled string pattern.
+#[derive(Clone, Debug)]
+pub struct StrPat {
+    pub kind: StrKind,
+    /// Compare exactly (the `cased` modifier); else `kind` holds lowercase bytes.
+    pub cased: bool,
+}
+
+impl StrPat {
+    /// Compiles Sigma string parts (placeholders must be resolved already).
+    pub fn new(parts: &[SPart], cased: bool) -> StrPat {
+        let fold = |b: &[u8]| -> Box<[u8]> {
+            if cased { b.into() } else { b.to_ascii_lowercase().into() }
+        };
+        let kind = match parts {
+            [] => StrKind::Exact(Box::default()),
+            [SPart::Lit(l)] => StrKind::Exact(fold(l)),
+            [SPart::Any] => StrKind::Any,
+            [SPart::Lit(l), SPart::Any] => StrKind::Prefix(fold(l)),
+            [SPart::Any, SPart::Lit(l)] => StrKind::Suffix(fold(l)),
+            [SPart::Any, SPart::Lit(l), SPart::Any] => StrKind::Contains(memmem::Finder::new(&fold(l)).into_owned()),
+            _ => {
+                let mut g: Vec<GlobPart> = Vec::new();
+                for p in parts {
+                    let gp = match p {
+                        SPart::Lit(l) => GlobPart::Lit(fold(l)),
+                        SPart::Any => GlobPart::Any,
+                        SPart::One => GlobPart::One,
+                        SPart::Placeholder(_) => unreachable!("placeholders are resolved before compiling"),
+                    };
+                    // `**` is `*`.
+                    if gp == GlobPart::Any && g.last() == Some(&GlobPart::Any) {
+                        continue;
+                    }
+                    g.push(gp);
+                }
+                StrKind::Glob(g.into())
+            }
+        };
+        StrPat { kind, cased }
+    }
+
+    /// Tests `h`, which must already be lowercased when the pattern is not cased.
+    #[inline]
+    pub fn is_match(&self, h: &[u8]) -> bool {
+        match &self.kind {
+            StrKind::Exact(p) => h == &**p,
+            StrKind::Prefix(p) => h.starts_with(p),
+            StrKind::Suffix(p) => h.ends_with(p),
+            StrKind::Contains(f) => f.find(h).is_some(),
+            StrKind::Any => true,
+            StrKind::Glob(g) => glob(g, h),
+        }
+    }
+
+    /// The literal bytes every match must contain (the longest one), for the prefilter.
+    pub fn required_literal(&self) -> Option<&[u8]> {
+        match &self.kind {
+            StrKind::Exact(p) | StrKind::Prefix(p) | StrKind::Suffix(p) => (!p.is_empty()).then_some(&**p),
+            StrKind::Contains(f) => (!f.needle().is_empty()).then_some(f.needle()),
+            StrKind::Any => None,
+            StrKind::Glob(g) => g
+                .iter()
+                .filter_map(|p| match p {
+                    GlobPart::Lit(l) => Some(&**l),
+                    _ => None,
+                })
+                .max_by_key(|l| l.len()),
+        }
+    }
+}
+
+/// Length of the UTF-8 character starting with byte `b` (1 for invalid bytes).
+#[inline]
+fn char_len(b: u8) -> usize {
+    match b {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
+    }
+}
+
+/// Glob match with backtracking to the last `*` (linear for patterns without `?` runs).
+pub fn glob(p: &[GlobPart], h: &[u8]) -> bool {
+    fn rec(p: &[GlobPart], h: &[u8]) -> bool {
+        let mut pi = 0;
+        let mut hi = 0;
+        // Position to resume from after the last `*`: (pattern index after it, haystack index).
+        let mut star: Option<(usize, usize)> = None;
+        loop {
+            if pi < p.len() {
+                match &p[pi] {
+                    GlobPart::Any => {
+                        star = Some((pi + 1, hi));
+                        pi += 1;
+                        continue;
+                    }
+                    GlobPart::One if hi < h.len() => {
+                        hi += char_len(h[hi]).min(h.len() - hi);
+                        pi += 1;
+                        continue;
+                    }
+                    GlobPart::Lit(l) if h[hi..].starts_with(l) => {
+                        hi += l.len();
+                        pi += 1;
+                        continue;
+                    }
+                    _ => {}
+                }
+            } else if hi == h.len() {
+                return true;
+            }
+            // Mismatch: let the last `*` swallow one more character.
+            match star {
+                Some((sp, sh)) if sh < h.len() => {
+                    let nh = sh + char_len(h[sh]).min(h.len() - sh);
+                    star = Some((sp, nh));
+                    pi = sp;
+                    hi = nh;
+                }
+                _ => return false,
+            }
+        }
+    }
+    rec(p, h)
+}
+
+/// A compiled test of one field.
+#[derive(Clone, Debug)]
+pub enum Test {
+    Str(StrPat),
+    /// A plain YAML number: numeric equality, or the text equal (ASCII case-folded).
+    Num(f64, Box<[u8]>),
+    /// A plain YAML boolean: `true`/`false` as a boolean, text or 1/0.
+    Bool(bool),
+    Regex(regex::bytes::Regex),
+    Cidr(IpNet),
+    Cmp(CmpOp, f64),
+    /// The field is present (`exists: true`) or absent (`exists: false`).
+    Exists(bool),
+    /// `null`: the field is absent or empty.
+    Null,
+    /// Compare with another field of the same event.
+    FieldRef(crate::event::FieldId, RefMode),
+}
+
+impl Test {
+    /// Whether this test needs the lowercased haystack.
+    pub fn wants_lower(&self) -> bool {
+        matches!(self, Test::Str(p) if !p.cased) || matches!(self, Test::Num(..) | Test::FieldRef(..))
+    }
+}
+
+/// Parses a decimal number from text (for `lt`/`gt` and numeric equality).
+#[inline]
+pub fn parse_num(b: &[u8]) -> Option<f64> {
+    if b.is_empty() || b.len() > 64 {
+        return None;
+    }
+    let s = std::str::from_utf8(b).ok()?;
+    s.trim().parse::<f64>().ok()
+}
+
+/// Parses an IP address from text, tolerating an IPv6 zone or brackets.
+pub fn parse_ip(b: &[u8]) -> Option<std::net::IpAddr> {
+    let s = std::str::from_utf8(b).ok()?.trim();
+    let s = s.trim_start_matches('[').trim_end_matches(']');
+    let s = s.split('%').next().unwrap_or(s);
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sigma::value::SigmaString;
+
+    fn m(pat: &str, h: &str) -> bool {
+        let p = StrPat::new(&SigmaString::parse(pat).parts, false);
+        p.is_match(h.to_ascii_lowercase().as_bytes())
+    }
+
+    #[test]
+    fn lowering_and_globs() {
+        assert!(m("abc", "ABC"));
+        assert!(!m("abc", "abcd"));
+        assert!(m("ab*", "ABcd"));
+        assert!(m("*cd", "abCD"));
+        assert!(m("*b*", "abc"));
+        assert!(m("*", ""));
+        assert!(m("a*c*e", "abcde"));
+        assert!(!m("a*c*e", "abcd"));
+        assert!(m("a?c", "abc"));
+        assert!(m("a?c", "aжc"));
+        assert!(!m("a?c", "ac"));
+        assert!(m("*a?c*", "xxaXcyy"));
+        assert!(m("**x", "abx"));
+        assert!(m(r"C:\Windows\*\x.exe", r"c:\windows\system32\x.exe"));
+    }
+}

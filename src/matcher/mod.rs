@@ -1,0 +1,644 @@
+//! Stage 4, the hot path: compiled Sigma rules matched against events.
+//!
+//! [`RuleSet::build`] compiles prepared rules (see `sigma/`) once: every value becomes a
+//! [`leaf::Test`] chosen for its shape, identical leaves are shared between rules, each rule
+//! gets a route (`router/`) and a set of literals for the prefilter (`prefilter.rs`). The
+//! result is immutable and shared behind an `Arc`, ready to be swapped whole on reload.
+//!
+//! Per event, [`RuleSet::matches_into`] does only this:
+//! 1. the router names the buckets of rules that can apply (a few hash lookups);
+//! 2. the prefilter scans the event's values with one Aho-Corasick automaton per field and
+//!    marks the rules whose required literals occur;
+//! 3. rules that are routed here and either marked or unfilterable are evaluated, with leaf
+//!    results cached for the event (rules share many leaves).
+//!
+//! All per-event state lives in a caller-owned [`Scratch`]; nothing is allocated per event
+//! once it has grown. `reference.rs` holds a slow, obviously correct interpreter that tests
+//! and the fuzzer compare this against.
+
+pub mod leaf;
+pub mod prefilter;
+pub mod reference;
+
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+use crate::event::{Event, FieldId, FieldTable, Value};
+use crate::router::{BucketId, Route, Router, choose_routes};
+use crate::sigma::condition::Cond;
+use crate::sigma::rule::{Item, Search};
+use crate::sigma::value::{SPart, SValue, SigmaString};
+use crate::sigma::{Logsource, Meta, Rule, RuleError};
+use leaf::{StrKind, StrPat, Test, parse_ip, parse_num};
+
+
+/// Index of a compiled rule in its [`RuleSet`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleId(pub u32);
+
+/// Which text a leaf looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FieldSel {
+    Field(FieldId),
+    /// Keywords: the `message` field, or the whole frame when there is none.
+    Keyword,
+}
+
+/// A condition tree over leaves.
+#[derive(Clone, Debug)]
+pub enum Node {
+    And(Box<[Node]>),
+    Or(Box<[Node]>),
+    Not(Box<Node>),
+    Leaf(u32),
+    Const(bool),
+}
+
+#[derive(Debug)]
+pub struct LeafDef {
+    pub field: FieldSel,
+    pub test: Test,
+}
+
+/// A rule ready to run.
+#[derive(Debug)]
+pub struct CompiledRule {
+    pub meta: Arc<Meta>,
+    pub logsource: Logsource,
+    pub path: Arc<str>,
+    pub root: Node,
+    pub bucket: BucketId,
+    /// Prefiltered: only evaluated when one of its literals occurs.
+    pub filtered: bool,
+}
+
+/// Options for compiling.
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {
+    /// Values for `%name%` placeholders (the `expand` modifier) that no pipeline resolved.
+    pub placeholders: std::collections::BTreeMap<String, Vec<String>>,
+    /// Event logsource classes inputs may assign; class `i + 1` is `classes[i]`.
+    pub classes: Vec<Logsource>,
+}
+
+/// An immutable, compiled rule set.
+#[derive(Debug)]
+pub struct RuleSet {
+    table: Arc<FieldTable>,
+    rules: Vec<CompiledRule>,
+    leaves: Vec<LeafDef>,
+    router: Router,
+    prefilter: prefilter::Prefilter,
+    /// Per bucket, the unfilterable rules (always evaluated when the bucket applies).
+    always: Vec<Vec<RuleId>>,
+    classes: Vec<Logsource>,
+}
+
+/// Per-thread working memory for matching; reuse it across events.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    generation: u32,
+    /// Leaf results for this event: (generation, result).
+    leaf_cache: Vec<(u32, bool)>,
+    /// Lowercased first values: `lower_idx[field] = (generation, start, len)` into `lower`.
+    lower: Vec<u8>,
+    lower_idx: Vec<(u32, u32, u32)>,
+    tmp: Vec<u8>,
+    tmp2: Vec<u8>,
+    buckets: Vec<BucketId>,
+    candidates: Vec<RuleId>,
+    pf: prefilter::PfScratch,
+}
+
+struct Compiler<'a> {
+    table: &'a mut FieldTable,
+    leaves: Vec<LeafDef>,
+    leaf_index: HashMap<String, u32>,
+    opts: &'a CompileOptions,
+}
+
+impl RuleSet {
+    /// Compiles prepared rules. Interns every field they use into `table` (which the
+    /// caller then freezes for its parsers). Rules that fail to compile are returned as
+    /// errors; the rest compile.
+    pub fn build(rules: &[Rule], table: &mut FieldTable, opts: &CompileOptions) -> (RuleSet, Vec<RuleError>) {
+        let mut c = Compiler {
+            table,
+            leaves: Vec::new(),
+            leaf_index: HashMap::new(),
+            opts,
+        };
+        let mut errors = Vec::new();
+        let mut compiled: Vec<(Arc<Meta>, Logsource, Arc<str>, Node, bool)> = Vec::new();
+        for r in rules {
+            match c.rule(r) {
+                Ok(node) => compiled.push((Arc::new(r.meta.clone()), r.logsource.clone(), r.path.clone(), node, r.logsource_as_conditions)),
+                Err(p) => {
+                    let line = p.near.as_ref().map(|_| r.line).or(Some(r.line));
+                    errors.push(RuleError::new(&r.path, Some(r.meta.label()), line, p.reason));
+                }
+            }
+        }
+        let Compiler { leaves, .. } = c;
+        let required: Vec<Vec<(FieldId, Box<[u8]>)>> =
+            compiled.iter().map(|(_, _, _, n, _)| mandatory_equalities(n, &leaves)).collect();
+        let needs_class: Vec<Option<Logsource>> = compiled
+            .iter()
+            .map(|(_, ls, _, _, as_cond)| (!as_cond && !ls.is_empty()).then(|| ls.clone()))
+            .collect();
+        let routes: Vec<Route> = choose_routes(&required, &needs_class)
+            .into_iter()
+            .zip(&needs_class)
+            .map(|(route, need)| match (route, need) {
+                // A rule that needs an event logsource must not be reachable without it.
+                (Route::Value(..), Some(ls)) => Route::Class(ls.clone()),
+                (r, _) => r,
+            })
+            .collect();
+        let (router, buckets) = Router::build(&routes, &opts.classes);
+        let atoms: Vec<Option<Vec<prefilter::Atom>>> =
+            compiled.iter().map(|(_, _, _, n, _)| prefilter::necessary(n, &leaves)).collect();
+        let prefilter = prefilter::Prefilter::build(&atoms);
+        let mut always = vec![Vec::new(); router.bucket_count()];
+        let mut out = Vec::with_capacity(compiled.len());
+        for (i, ((meta, logsource, path, root, _), bucket)) in compiled.into_iter().zip(buckets).enumerate() {
+            let filtered = atoms[i].is_some();
+            if !filtered {
+                always[bucket.0 as usize].push(RuleId(i as u32));
+            }
+            out.push(CompiledRule {
+                meta,
+                logsource,
+                path,
+                root,
+                bucket,
+                filtered,
+            });
+        }
+        let set = RuleSet {
+            table: Arc::new(FieldTable::new()),
+            rules: out,
+            leaves,
+            router,
+            prefilter,
+            always,
+            classes: opts.classes.clone(),
+        };
+        (set, errors)
+    }
+
+    /// Attaches the frozen field table the parsers use (after [`RuleSet::build`] interned).
+    pub fn with_table(mut self, table: Arc<FieldTable>) -> RuleSet {
+        self.table = table;
+        self
+    }
+
+    pub fn table(&self) -> &Arc<FieldTable> {
+        &self.table
+    }
+
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    pub fn rule(&self, id: RuleId) -> &CompiledRule {
+        &self.rules[id.0 as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn classes(&self) -> &[Logsource] {
+        &self.classes
+    }
+
+    /// Counts for diagnostics: (rules, unfilterable rules, buckets, leaves, prefilter patterns).
+    pub fn stats(&self) -> (usize, usize, usize, usize, usize) {
+        (
+            self.rules.len(),
+            self.rules.iter().filter(|r| !r.filtered).count(),
+            self.router.bucket_count(),
+            self.leaves.len(),
+            self.prefilter.pattern_count(),
+        )
+    }
+
+    /// Appends the ids of the rules `ev` matches to `out`, in rule order.
+    pub fn matches_into(&self, ev: &Event<'_>, s: &mut Scratch, out: &mut Vec<RuleId>) {
+        s.begin(self.leaves.len(), self.table.len() + 1);
+        s.buckets.clear();
+        self.router.buckets_into(ev, ev.class(), &mut s.tmp, &mut s.buckets);
+        if s.buckets.is_empty() {
+            return;
+        }
+        s.candidates.clear();
+        for b in &s.buckets {
+            s.candidates.extend_from_slice(&self.always[b.0 as usize]);
+        }
+        let buckets = &s.buckets;
+        let rules = &self.rules;
+        self.prefilter.scan(ev, &mut s.pf, &mut s.tmp, |r| {
+            if buckets.contains(&rules[r.0 as usize].bucket) {
+                s.candidates.push(r);
+            }
+        });
+        s.candidates.sort_unstable();
+        s.candidates.dedup();
+        let cands = std::mem::take(&mut s.candidates);
+        for &r in &cands {
+            if self.eval(&self.rules[r.0 as usize].root, ev, s) {
+                out.push(r);
+            }
+        }
+        s.candidates = cands;
+    }
+
+    /// Evaluates one rule on `ev`, without routing or prefilter (tests, diagnostics).
+    pub fn rule_matches(&self, id: RuleId, ev: &Event<'_>, s: &mut Scratch) -> bool {
+        s.begin(self.leaves.len(), self.table.len() + 1);
+        self.eval(&self.rules[id.0 as usize].root, ev, s)
+    }
+
+    fn eval(&self, n: &Node, ev: &Event<'_>, s: &mut Scratch) -> bool {
+        match n {
+            Node::And(c) => c.iter().all(|x| self.eval(x, ev, s)),
+            Node::Or(c) => c.iter().any(|x| self.eval(x, ev, s)),
+            Node::Not(x) => !self.eval(x, ev, s),
+            Node::Const(b) => *b,
+            Node::Leaf(l) => {
+                let i = *l as usize;
+                let (g, v) = s.leaf_cache[i];
+                if g == s.generation {
+                    return v;
+                }
+                let v = self.eval_leaf(&self.leaves[i], ev, s);
+                s.leaf_cache[i] = (s.generation, v);
+                v
+            }
+        }
+    }
+
+    fn eval_leaf(&self, l: &LeafDef, ev: &Event<'_>, s: &mut Scratch) -> bool {
+        let f = match l.field {
+            FieldSel::Keyword => {
+                let text = ev.message().unwrap_or(ev.raw());
+                return test_text(&l.test, text, s, self.table.len(), ev);
+            }
+            FieldSel::Field(f) => f,
+        };
+        match &l.test {
+            Test::Exists(want) => ev.has(f) == *want,
+            Test::Null => match ev.get(f) {
+                None | Some(Value::Null) => true,
+                Some(Value::Str(b)) => b.is_empty(),
+                Some(_) => false,
+            },
+            test => {
+                let mut first = true;
+                for v in ev.values(f) {
+                    let hit = if first {
+                        first = false;
+                        test_value(test, v, Some(f), s, ev)
+                    } else {
+                        test_value(test, v, None, s, ev)
+                    };
+                    if hit {
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch::default()
+    }
+
+    fn begin(&mut self, leaves: usize, fields: usize) {
+        if self.leaf_cache.len() < leaves {
+            self.leaf_cache.resize(leaves, (0, false));
+        }
+        if self.lower_idx.len() < fields {
+            self.lower_idx.resize(fields, (0, 0, 0));
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.leaf_cache.iter_mut().for_each(|e| e.0 = 0);
+            self.lower_idx.iter_mut().for_each(|e| e.0 = 0);
+            self.generation = 1;
+        }
+        self.lower.clear();
+    }
+
+    /// The ASCII-lowercased bytes of `text`, cached per field slot for this event.
+    fn lowered(&mut self, slot: Option<usize>, text: &[u8]) -> &[u8] {
+        if let Some(i) = slot {
+            let (g, st, len) = self.lower_idx[i];
+            if g == self.generation {
+                return &self.lower[st as usize..(st + len) as usize];
+            }
+            let st = self.lower.len();
+            self.lower.extend(text.iter().map(u8::to_ascii_lowercase));
+            self.lower_idx[i] = (self.generation, st as u32, text.len() as u32);
+            &self.lower[st..]
+        } else {
+            self.tmp2.clear();
+            self.tmp2.extend(text.iter().map(u8::to_ascii_lowercase));
+            &self.tmp2
+        }
+    }
+}
+
+/// Tests a value of a field. `slot` is the field's cache slot when `v` is its first value.
+fn test_value(t: &Test, v: Value<'_>, slot: Option<FieldId>, s: &mut Scratch, ev: &Event<'_>) -> bool {
+    match (t, v) {
+        (Test::Num(n, _), Value::Int(i)) => *n == i as f64,
+        (Test::Num(n, _), Value::UInt(u)) => *n == u as f64,
+        (Test::Num(n, _), Value::Float(x)) => *n == x,
+        (Test::Bool(b), Value::Bool(x)) => *b == x,
+        (Test::Cmp(op, n), Value::Int(i)) => op.eval(i as f64, *n),
+        (Test::Cmp(op, n), Value::UInt(u)) => op.eval(u as f64, *n),
+        (Test::Cmp(op, n), Value::Float(x)) => op.eval(x, *n),
+        (_, Value::Null) => false,
+        (t, v) => {
+            let mut buf = std::mem::take(&mut s.tmp);
+            let text: &[u8] = match v {
+                Value::Str(b) => b,
+                other => {
+                    let n = other.text(&mut buf).len();
+                    &buf[..n]
+                }
+            };
+            let slot = if matches!(v, Value::Str(_)) { slot.map(|f| f.index()) } else { None };
+            let r = test_text_slot(t, text, slot, s, ev);
+            s.tmp = buf;
+            r
+        }
+    }
+}
+
+fn test_text(t: &Test, text: &[u8], s: &mut Scratch, keyword_slot: usize, ev: &Event<'_>) -> bool {
+    test_text_slot(t, text, Some(keyword_slot), s, ev)
+}
+
+/// Tests text (a string value, a number's text, or the keyword text).
+fn test_text_slot(t: &Test, text: &[u8], slot: Option<usize>, s: &mut Scratch, ev: &Event<'_>) -> bool {
+    match t {
+        Test::Str(p) if p.cased => p.is_match(text),
+        Test::Str(p) => {
+            if let StrKind::Any = p.kind {
+                return true;
+            }
+            let h = s.lowered(slot, text);
+            p.is_match(h)
+        }
+        // A string equals a YAML number when its text is the number's text; numeric
+        // equality is for numeric values only (kept in step with routing, which compares text).
+        Test::Num(_, t) => s.lowered(slot, text) == &**t,
+        Test::Bool(b) => {
+            let h = s.lowered(slot, text);
+            h == if *b { &b"true"[..] } else { &b"false"[..] } || h == if *b { &b"1"[..] } else { &b"0"[..] }
+        }
+        Test::Regex(r) => r.is_match(text),
+        Test::Cidr(net) => parse_ip(text).is_some_and(|ip| net.contains(&ip)),
+        Test::Cmp(op, n) => parse_num(text).is_some_and(|x| op.eval(x, *n)),
+        Test::FieldRef(other, mode) => {
+            let mut tmp = Vec::new();
+            let Some(o) = ev.get(*other) else { return false };
+            let ot: Vec<u8> = o.text(&mut tmp).to_vec();
+            use crate::sigma::value::RefMode::*;
+            match mode {
+                // SQLite `a = b`: exact.
+                Equals => text == &ot[..],
+                // SQLite LIKE: ASCII case-insensitive.
+                StartsWith => text.to_ascii_lowercase().starts_with(&ot.to_ascii_lowercase()),
+                EndsWith => text.to_ascii_lowercase().ends_with(&ot.to_ascii_lowercase()),
+                Contains => memchr::memmem::find(&text.to_ascii_lowercase(), &ot.to_ascii_lowercase()).is_some(),
+            }
+        }
+        Test::Exists(_) | Test::Null => false,
+    }
+}
+
+impl Compiler<'_> {
+    fn rule(&mut self, r: &Rule) -> Result<Node, crate::sigma::error::Problem> {
+        let searches: Vec<Node> = r.detection.searches.iter().map(|s| self.search(s)).collect::<Result<_, _>>()?;
+        Ok(simplify(cond_node(&r.detection.condition, &searches)))
+    }
+
+    fn search(&mut self, s: &Search) -> Result<Node, crate::sigma::error::Problem> {
+        Ok(match s {
+            Search::And(v) => Node::And(v.iter().map(|x| self.search(x)).collect::<Result<_, _>>()?),
+            Search::Or(v) => Node::Or(v.iter().map(|x| self.search(x)).collect::<Result<_, _>>()?),
+            Search::Item(it) => self.item(it)?,
+        })
+    }
+
+    fn item(&mut self, it: &Item) -> Result<Node, crate::sigma::error::Problem> {
+        let sel = match &it.field {
+            Some(f) => FieldSel::Field(self.table.intern(f)),
+            None => FieldSel::Keyword,
+        };
+        let mut kids = Vec::with_capacity(it.values.len());
+        for v in &it.values {
+            kids.push(self.value(sel, v).map_err(|p| p.near(it.key.clone()))?);
+        }
+        let n = if kids.len() == 1 {
+            kids.pop().expect("one")
+        } else if it.all {
+            Node::And(kids.into())
+        } else {
+            Node::Or(kids.into())
+        };
+        Ok(if it.negated { Node::Not(Box::new(n)) } else { n })
+    }
+
+    fn leaf(&mut self, field: FieldSel, key: String, test: impl FnOnce(&mut Self) -> Result<Test, crate::sigma::error::Problem>) -> Result<Node, crate::sigma::error::Problem> {
+        let key = format!("{field:?}|{key}");
+        if let Some(&i) = self.leaf_index.get(&key) {
+            return Ok(Node::Leaf(i));
+        }
+        let test = test(self)?;
+        let i = self.leaves.len() as u32;
+        self.leaves.push(LeafDef { field, test });
+        self.leaf_index.insert(key, i);
+        Ok(Node::Leaf(i))
+    }
+
+    fn value(&mut self, sel: FieldSel, v: &SValue) -> Result<Node, crate::sigma::error::Problem> {
+        use crate::sigma::error::Problem;
+        match v {
+            SValue::Alt(vs) => Ok(Node::Or(vs.iter().map(|x| self.value(sel, x)).collect::<Result<_, _>>()?)),
+            SValue::Str { s, cased } if s.has_placeholders() => {
+                let vs = resolve_placeholders(s, &self.opts.placeholders)?;
+                let alts: Vec<SValue> = vs.into_iter().map(|s| SValue::Str { s, cased: *cased }).collect();
+                self.value(sel, &SValue::Alt(alts))
+            }
+            SValue::Str { s, cased } => {
+                let parts = s.parts.clone();
+                let cased = *cased;
+                self.leaf(sel, format!("{v:?}"), |_| Ok(Test::Str(StrPat::new(&parts, cased))))
+            }
+            SValue::Num(n, t) => {
+                let (n, t) = (*n, t.to_ascii_lowercase());
+                self.leaf(sel, format!("{v:?}"), |_| Ok(Test::Num(n, t.into_bytes().into())))
+            }
+            SValue::Bool(b) => {
+                let b = *b;
+                self.leaf(sel, format!("{v:?}"), |_| Ok(Test::Bool(b)))
+            }
+            SValue::Null | SValue::Exists(_) if sel == FieldSel::Keyword => {
+                Err(Problem::new("null and exists need a field"))
+            }
+            SValue::Null => self.leaf(sel, "null".into(), |_| Ok(Test::Null)),
+            SValue::Exists(b) => {
+                let b = *b;
+                self.leaf(sel, format!("{v:?}"), |_| Ok(Test::Exists(b)))
+            }
+            SValue::Regex { pattern, flags } => {
+                let (p, f) = (pattern.clone(), *flags);
+                self.leaf(sel, format!("{v:?}"), |_| {
+                    regex::bytes::RegexBuilder::new(&p)
+                        .case_insensitive(f.ignore_case)
+                        .multi_line(f.multi_line)
+                        .dot_matches_new_line(f.dot_all)
+                        .size_limit(1 << 22)
+                        .build()
+                        .map(Test::Regex)
+                        .map_err(|e| Problem::new(format!("re: {e}")))
+                })
+            }
+            SValue::Cidr(net) => {
+                let net = *net;
+                self.leaf(sel, format!("{v:?}"), |_| Ok(Test::Cidr(net)))
+            }
+            SValue::Cmp(op, n) => {
+                let (op, n) = (*op, *n);
+                self.leaf(sel, format!("{v:?}"), |_| Ok(Test::Cmp(op, n)))
+            }
+            SValue::FieldRef { field, mode } => {
+                let other = self.table.intern(field);
+                let mode = *mode;
+                self.leaf(sel, format!("{v:?}"), |_| Ok(Test::FieldRef(other, mode)))
+            }
+        }
+    }
+}
+
+/// Expands `%name%` from the configured placeholder values.
+fn resolve_placeholders(
+    s: &SigmaString,
+    values: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<Vec<SigmaString>, crate::sigma::error::Problem> {
+    let mut out = vec![SigmaString::default()];
+    for p in &s.parts {
+        match p {
+            SPart::Placeholder(name) => {
+                let vals = values.get(name).ok_or_else(|| {
+                    crate::sigma::error::Problem::new(format!(
+                        "placeholder %{name}% has no value (define it under [placeholders] in the config or in a pipeline's vars)"
+                    ))
+                })?;
+                out = out
+                    .iter()
+                    .flat_map(|pre| {
+                        vals.iter().map(move |v| {
+                            let mut n = pre.clone();
+                            for part in SigmaString::parse(v).parts {
+                                match part {
+                                    SPart::Lit(l) => n.push_lit(&l),
+                                    other => n.parts.push(other),
+                                }
+                            }
+                            n
+                        })
+                    })
+                    .collect();
+            }
+            SPart::Lit(l) => out.iter_mut().for_each(|x| x.push_lit(l)),
+            other => out.iter_mut().for_each(|x| x.parts.push(other.clone())),
+        }
+    }
+    Ok(out)
+}
+
+fn cond_node(c: &Cond, searches: &[Node]) -> Node {
+    match c {
+        Cond::And(v) => Node::And(v.iter().map(|x| cond_node(x, searches)).collect()),
+        Cond::Or(v) => Node::Or(v.iter().map(|x| cond_node(x, searches)).collect()),
+        Cond::Not(x) => Node::Not(Box::new(cond_node(x, searches))),
+        Cond::Search(i) => searches[*i].clone(),
+    }
+}
+
+/// Flattens nested AND/OR, folds constants and single children.
+fn simplify(n: Node) -> Node {
+    match n {
+        Node::And(c) => {
+            let mut out = Vec::with_capacity(c.len());
+            for x in c.into_vec() {
+                match simplify(x) {
+                    Node::Const(true) => {}
+                    Node::Const(false) => return Node::Const(false),
+                    Node::And(inner) => out.extend(inner.into_vec()),
+                    other => out.push(other),
+                }
+            }
+            match out.len() {
+                0 => Node::Const(true),
+                1 => out.pop().expect("one"),
+                _ => Node::And(out.into()),
+            }
+        }
+        Node::Or(c) => {
+            let mut out = Vec::with_capacity(c.len());
+            for x in c.into_vec() {
+                match simplify(x) {
+                    Node::Const(false) => {}
+                    Node::Const(true) => return Node::Const(true),
+                    Node::Or(inner) => out.extend(inner.into_vec()),
+                    other => out.push(other),
+                }
+            }
+            match out.len() {
+                0 => Node::Const(false),
+                1 => out.pop().expect("one"),
+                _ => Node::Or(out.into()),
+            }
+        }
+        Node::Not(x) => match simplify(*x) {
+            Node::Const(b) => Node::Const(!b),
+            Node::Not(y) => *y,
+            other => Node::Not(Box::new(other)),
+        },
+        other => other,
+    }
+}
+
+/// The (field, folded value) equalities every match of `n` requires: exact strings and
+/// numbers reachable through ANDs only.
+fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<(FieldId, Box<[u8]>)> {
+    match n {
+        Node::And(c) => c.iter().flat_map(|x| mandatory_equalities(x, leaves)).collect(),
+        Node::Leaf(l) => {
+            let d = &leaves[*l as usize];
+            match (d.field, &d.test) {
+                (FieldSel::Field(f), Test::Str(StrPat { kind: StrKind::Exact(p), .. })) if !p.is_empty() => {
+                    vec![(f, p.to_ascii_lowercase().into())]
+                }
+                (FieldSel::Field(f), Test::Num(_, t)) => vec![(f, t.clone())],
+                _ => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    }
+}
