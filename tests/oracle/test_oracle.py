@@ -121,6 +121,9 @@ class PlainValues(unittest.TestCase):
         d = Detection(field_rule("{a: '4624'}"), values("a", 4624, 1))
         self.assertEqual(d.sql, "SELECT * FROM logs WHERE a='4624'")
         self.assertEqual(d.matches, [0])
+        self.assertEqual(Detection(field_rule("{a: '04624'}"), values("a", 4624)).matches, [0])
+        # Text in an INTEGER column compares BINARY (no NOCASE): 'TRUE' != 'true'.
+        self.assertEqual(Detection(field_rule("{a: 'TRUE'}"), values("a", True, "true")).matches, [])
 
     def test_numbers_against_text_column(self):
         d = Detection(field_rule("{a: 4624}"), values("a", "4624", "04624", "4624.0"))
@@ -548,6 +551,18 @@ class FieldsAndConditions(unittest.TestCase):
             d = Detection(rule(sels + f"  condition: {condition}"), evs)
             self.assertEqual(d.sql, "SELECT * FROM logs WHERE " + where, condition)
             self.assertEqual(d.matches, matches, condition)
+
+    def test_them_skips_underscore_names(self):
+        d = Detection(rule("  sel1: {a: 1}\n  _hidden: {b: 1}\n  filter_x: {c: 1}\n"
+                           "  condition: 1 of them"), [{"a": 1}, {"b": 1}, {"c": 1}])
+        self.assertEqual(d.sql, "SELECT * FROM logs WHERE a=1 OR c=1")
+        self.assertEqual(d.matches, [0, 2])
+
+    def test_pipeline_table_state_is_not_supported(self):
+        pipeline = "name: p\ntransformations:\n  - type: set_state\n    key: table\n    val: other\n"
+        out = run(field_rule("{a: 1}"), [{"a": 1}], pipelines=[pipeline])
+        self.assertEqual(out["queries"]["t"], "SELECT * FROM other WHERE a=1")
+        self.assertEqual(out["errors"][0]["stage"], "execute")
 
     def test_condition_list(self):
         d = Detection(rule("  sel1: {a: 1}\n  sel2: {b: 1}\n  condition:\n    - sel1\n    - sel2"),
