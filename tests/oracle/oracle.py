@@ -283,6 +283,8 @@ def rule_key(rule):
 
 def error_text(error):
     text = str(error) or type(error).__name__
+    if len(text) > 2000:
+        text = text[:2000] + "..."
     return f"{type(error).__name__}: {text}"
 
 
@@ -488,18 +490,28 @@ def run(doc):
     # Convert in pySigma's order (referenced rules first); keys unique in output order.
     used = {}
     converted = []
+    failed = {}  # id(rule) -> key of rules whose conversion failed
     for rule in collection.rules:
         key = rule_key(rule)
         used[key] = used.get(key, 0) + 1
         if used[key] > 1:
             key = f"{key}#{used[key]}"
         correlation = isinstance(rule, SigmaCorrelationRule)
+        if correlation:
+            broken = [failed[id(r)] for r in rule.flatten_rules() if id(r) in failed]
+            if broken:
+                failed[id(rule)] = key
+                errors.append({"rule": key, **describe(rule), "stage": "convert",
+                               "error": f"references {', '.join(map(repr, broken))}, "
+                                        "which could not be converted"})
+                continue
         try:
             if correlation:
                 backend.convert_correlation_rule(rule, "zircolite")
             else:
                 backend.convert_rule(rule, "zircolite")
         except Exception as error:
+            failed[id(rule)] = key
             errors.append({"rule": key, **describe(rule), "stage": "convert",
                            "error": error_text(error)})
             continue
@@ -548,8 +560,6 @@ def run(doc):
             if regex_errors:
                 message += " (" + "; ".join(regex_errors) + ")"
             errors.append({"rule": key, **describe(rule), "stage": "execute", "error": message})
-            if key in queries:
-                pass  # keep the SQL: it is what failed
     conn.close()
     return {
         "results": results,

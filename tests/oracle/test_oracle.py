@@ -863,6 +863,15 @@ class Correlations(unittest.TestCase):
         self.assertEqual(out["errors"][0]["stage"], "reference")
         self.assertEqual(result(out, "ra")["matches"], [0])
 
+    def test_correlation_over_a_failed_rule_is_a_convert_error(self):
+        kw = ("title: kw\nname: kw\nlogsource: {product: test}\ndetection:\n  keywords: [boom]\n"
+              "  condition: keywords\n")
+        corr = cor("ec", "  type: event_count\n  rules: [kw]\n  timespan: 10s\n  condition: {gte: 1}\n")
+        out = run([kw, corr], [{"m": "boom", "timestamp": 0}], fulltext=False)
+        self.assertEqual([(e["rule"], e["stage"]) for e in out["errors"]],
+                         [("kw", "convert"), ("ec", "convert")])
+        self.assertIn("references 'kw'", out["errors"][1]["error"])
+
     def test_timespan_units(self):
         seconds = {"30s": 30, "2m": 120, "1h": 3600, "1d": 86400, "1w": 604800,
                    "1M": 2629746, "1y": 31556952}
