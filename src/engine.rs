@@ -44,7 +44,11 @@ pub struct Engine {
 impl Engine {
     /// `N rules loaded, M failed`.
     pub fn summary(&self) -> String {
-        format!("{} rules loaded, {} failed", self.rules.len(), self.errors.len())
+        format!(
+            "{} rules loaded, {} failed",
+            self.rules.len(),
+            self.errors.len()
+        )
     }
 }
 
@@ -86,7 +90,11 @@ pub fn build(cfg: &EngineConfig, parsers: &[&ParserConfig]) -> Result<Engine, Ve
     } else {
         sigma::read_sources(&cfg.rule_paths)
     };
-    let mut pipe_sources = if cfg.no_default_pipelines { Vec::new() } else { embedded_pipelines() };
+    let mut pipe_sources = if cfg.no_default_pipelines {
+        Vec::new()
+    } else {
+        embedded_pipelines()
+    };
     let (user_pipes, pipe_io) = sigma::read_sources(&cfg.pipeline_paths);
     pipe_sources.extend(user_pipes);
     let mut perrs: Vec<PipelineError> = pipe_io
@@ -112,8 +120,10 @@ pub fn build(cfg: &EngineConfig, parsers: &[&ParserConfig]) -> Result<Engine, Ve
     let table = Arc::new(table);
     let mut errors = std::mem::take(&mut loaded.errors);
     errors.append(&mut io_errors);
-    let failed: hashbrown::HashSet<(Arc<str>, Option<String>)> =
-        compile_errors.iter().map(|e| (e.path.clone(), e.rule.clone())).collect();
+    let failed: hashbrown::HashSet<(Arc<str>, Option<String>)> = compile_errors
+        .iter()
+        .map(|e| (e.path.clone(), e.rule.clone()))
+        .collect();
     errors.extend(compile_errors);
     let prepared = loaded
         .rules

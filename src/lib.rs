@@ -29,4 +29,5 @@ pub mod parser;
 pub mod reader;
 pub mod router;
 pub mod sigma;
+pub mod sink;
 pub mod telemetry;

@@ -54,5 +54,9 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CliError> {
         );
     }
     println!("{}", e.summary());
-    Ok(if e.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if e.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

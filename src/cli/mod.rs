@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod parse;
+pub mod replay;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,8 @@ pub enum Command {
     Parse(parse::ParseArgs),
     /// Load and compile rules without running; report every rule that fails.
     Check(check::CheckArgs),
+    /// Run rules over log files in event time; one alert per line on stdout.
+    Replay(replay::ReplayArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -30,6 +33,7 @@ pub fn main() -> ExitCode {
     let res = match cli.command {
         Command::Parse(a) => parse::run(a),
         Command::Check(a) => check::run(a),
+        Command::Replay(a) => replay::run(a),
     };
     match res {
         Ok(code) => code,

@@ -44,7 +44,11 @@ impl StrPat {
     /// Compiles Sigma string parts (placeholders must be resolved already).
     pub fn new(parts: &[SPart], cased: bool) -> StrPat {
         let fold = |b: &[u8]| -> Box<[u8]> {
-            if cased { b.into() } else { b.to_ascii_lowercase().into() }
+            if cased {
+                b.into()
+            } else {
+                b.to_ascii_lowercase().into()
+            }
         };
         let kind = match parts {
             [] => StrKind::Exact(Box::default()),
@@ -52,7 +56,9 @@ impl StrPat {
             [SPart::Any] => StrKind::Any,
             [SPart::Lit(l), SPart::Any] => StrKind::Prefix(fold(l)),
             [SPart::Any, SPart::Lit(l)] => StrKind::Suffix(fold(l)),
-            [SPart::Any, SPart::Lit(l), SPart::Any] => StrKind::Contains(memmem::Finder::new(&fold(l)).into_owned()),
+            [SPart::Any, SPart::Lit(l), SPart::Any] => {
+                StrKind::Contains(memmem::Finder::new(&fold(l)).into_owned())
+            }
             _ => {
                 let mut g: Vec<GlobPart> = Vec::new();
                 for p in parts {
@@ -60,7 +66,9 @@ impl StrPat {
                         SPart::Lit(l) => GlobPart::Lit(fold(l)),
                         SPart::Any => GlobPart::Any,
                         SPart::One => GlobPart::One,
-                        SPart::Placeholder(_) => unreachable!("placeholders are resolved before compiling"),
+                        SPart::Placeholder(_) => {
+                            unreachable!("placeholders are resolved before compiling")
+                        }
                     };
                     // `**` is `*`.
                     if gp == GlobPart::Any && g.last() == Some(&GlobPart::Any) {
@@ -90,7 +98,9 @@ impl StrPat {
     /// The literal bytes every match must contain (the longest one), for the prefilter.
     pub fn required_literal(&self) -> Option<&[u8]> {
         match &self.kind {
-            StrKind::Exact(p) | StrKind::Prefix(p) | StrKind::Suffix(p) => (!p.is_empty()).then_some(&**p),
+            StrKind::Exact(p) | StrKind::Prefix(p) | StrKind::Suffix(p) => {
+                (!p.is_empty()).then_some(&**p)
+            }
             StrKind::Contains(f) => (!f.needle().is_empty()).then_some(f.needle()),
             StrKind::Any => None,
             StrKind::Glob(g) => g
@@ -182,7 +192,8 @@ pub enum Test {
 impl Test {
     /// Whether this test needs the lowercased haystack.
     pub fn wants_lower(&self) -> bool {
-        matches!(self, Test::Str(p) if !p.cased) || matches!(self, Test::Num(..) | Test::FieldRef(..))
+        matches!(self, Test::Str(p) if !p.cased)
+            || matches!(self, Test::Num(..) | Test::FieldRef(..))
     }
 }
 

@@ -32,7 +32,6 @@ use crate::sigma::value::{SPart, SValue, SigmaString};
 use crate::sigma::{Logsource, Meta, Rule, RuleError};
 use leaf::{StrKind, StrPat, Test, parse_ip, parse_num};
 
-
 /// Index of a compiled rule in its [`RuleSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RuleId(pub u32);
@@ -122,7 +121,11 @@ impl RuleSet {
     /// Compiles prepared rules. Interns every field they use into `table` (which the
     /// caller then freezes for its parsers). Rules that fail to compile are returned as
     /// errors; the rest compile.
-    pub fn build(rules: &[Rule], table: &mut FieldTable, opts: &CompileOptions) -> (RuleSet, Vec<RuleError>) {
+    pub fn build(
+        rules: &[Rule],
+        table: &mut FieldTable,
+        opts: &CompileOptions,
+    ) -> (RuleSet, Vec<RuleError>) {
         let mut c = Compiler {
             table,
             leaves: Vec::new(),
@@ -133,16 +136,29 @@ impl RuleSet {
         let mut compiled: Vec<(Arc<Meta>, Logsource, Arc<str>, Node, bool)> = Vec::new();
         for r in rules {
             match c.rule(r) {
-                Ok(node) => compiled.push((Arc::new(r.meta.clone()), r.logsource.clone(), r.path.clone(), node, r.logsource_as_conditions)),
+                Ok(node) => compiled.push((
+                    Arc::new(r.meta.clone()),
+                    r.logsource.clone(),
+                    r.path.clone(),
+                    node,
+                    r.logsource_as_conditions,
+                )),
                 Err(p) => {
                     let line = p.near.as_ref().map(|_| r.line).or(Some(r.line));
-                    errors.push(RuleError::new(&r.path, Some(r.meta.label()), line, p.reason));
+                    errors.push(RuleError::new(
+                        &r.path,
+                        Some(r.meta.label()),
+                        line,
+                        p.reason,
+                    ));
                 }
             }
         }
         let Compiler { leaves, .. } = c;
-        let required: Vec<Vec<(FieldId, Box<[u8]>)>> =
-            compiled.iter().map(|(_, _, _, n, _)| mandatory_equalities(n, &leaves)).collect();
+        let required: Vec<Vec<(FieldId, Box<[u8]>)>> = compiled
+            .iter()
+            .map(|(_, _, _, n, _)| mandatory_equalities(n, &leaves))
+            .collect();
         let needs_class: Vec<Option<Logsource>> = compiled
             .iter()
             .map(|(_, ls, _, _, as_cond)| (!as_cond && !ls.is_empty()).then(|| ls.clone()))
@@ -157,12 +173,16 @@ impl RuleSet {
             })
             .collect();
         let (router, buckets) = Router::build(&routes, &opts.classes);
-        let atoms: Vec<Option<Vec<prefilter::Atom>>> =
-            compiled.iter().map(|(_, _, _, n, _)| prefilter::necessary(n, &leaves)).collect();
+        let atoms: Vec<Option<Vec<prefilter::Atom>>> = compiled
+            .iter()
+            .map(|(_, _, _, n, _)| prefilter::necessary(n, &leaves))
+            .collect();
         let prefilter = prefilter::Prefilter::build(&atoms);
         let mut always = vec![Vec::new(); router.bucket_count()];
         let mut out = Vec::with_capacity(compiled.len());
-        for (i, ((meta, logsource, path, root, _), bucket)) in compiled.into_iter().zip(buckets).enumerate() {
+        for (i, ((meta, logsource, path, root, _), bucket)) in
+            compiled.into_iter().zip(buckets).enumerate()
+        {
             let filtered = atoms[i].is_some();
             if !filtered {
                 always[bucket.0 as usize].push(RuleId(i as u32));
@@ -233,7 +253,8 @@ impl RuleSet {
     pub fn matches_into(&self, ev: &Event<'_>, s: &mut Scratch, out: &mut Vec<RuleId>) {
         s.begin(self.leaves.len(), self.table.len() + 1);
         s.buckets.clear();
-        self.router.buckets_into(ev, ev.class(), &mut s.tmp, &mut s.buckets);
+        self.router
+            .buckets_into(ev, ev.class(), &mut s.tmp, &mut s.buckets);
         if s.buckets.is_empty() {
             return;
         }
@@ -359,7 +380,13 @@ impl Scratch {
 }
 
 /// Tests a value of a field. `slot` is the field's cache slot when `v` is its first value.
-fn test_value(t: &Test, v: Value<'_>, slot: Option<FieldId>, s: &mut Scratch, ev: &Event<'_>) -> bool {
+fn test_value(
+    t: &Test,
+    v: Value<'_>,
+    slot: Option<FieldId>,
+    s: &mut Scratch,
+    ev: &Event<'_>,
+) -> bool {
     match (t, v) {
         (Test::Num(n, _), Value::Int(i)) => *n == i as f64,
         (Test::Num(n, _), Value::UInt(u)) => *n == u as f64,
@@ -378,7 +405,11 @@ fn test_value(t: &Test, v: Value<'_>, slot: Option<FieldId>, s: &mut Scratch, ev
                     &buf[..n]
                 }
             };
-            let slot = if matches!(v, Value::Str(_)) { slot.map(|f| f.index()) } else { None };
+            let slot = if matches!(v, Value::Str(_)) {
+                slot.map(|f| f.index())
+            } else {
+                None
+            };
             let r = test_text_slot(t, text, slot, s, ev);
             s.tmp = buf;
             r
@@ -391,7 +422,13 @@ fn test_text(t: &Test, text: &[u8], s: &mut Scratch, keyword_slot: usize, ev: &E
 }
 
 /// Tests text (a string value, a number's text, or the keyword text).
-fn test_text_slot(t: &Test, text: &[u8], slot: Option<usize>, s: &mut Scratch, ev: &Event<'_>) -> bool {
+fn test_text_slot(
+    t: &Test,
+    text: &[u8],
+    slot: Option<usize>,
+    s: &mut Scratch,
+    ev: &Event<'_>,
+) -> bool {
     match t {
         Test::Str(p) if p.cased => p.is_match(text),
         Test::Str(p) => {
@@ -406,23 +443,33 @@ fn test_text_slot(t: &Test, text: &[u8], slot: Option<usize>, s: &mut Scratch, e
         Test::Num(_, t) => s.lowered(slot, text) == &**t,
         Test::Bool(b) => {
             let h = s.lowered(slot, text);
-            h == if *b { &b"true"[..] } else { &b"false"[..] } || h == if *b { &b"1"[..] } else { &b"0"[..] }
+            h == if *b { &b"true"[..] } else { &b"false"[..] }
+                || h == if *b { &b"1"[..] } else { &b"0"[..] }
         }
         Test::Regex(r) => r.is_match(text),
         Test::Cidr(net) => parse_ip(text).is_some_and(|ip| net.contains(&ip)),
         Test::Cmp(op, n) => parse_num(text).is_some_and(|x| op.eval(x, *n)),
         Test::FieldRef(other, mode) => {
             let mut tmp = Vec::new();
-            let Some(o) = ev.get(*other) else { return false };
+            let Some(o) = ev.get(*other) else {
+                return false;
+            };
             let ot: Vec<u8> = o.text(&mut tmp).to_vec();
             use crate::sigma::value::RefMode::*;
             match mode {
-                // SQLite `a = b`: exact.
-                Equals => text == &ot[..],
+                // SQLite `a = b` on NOCASE columns: ASCII case-insensitive.
+                Equals => text.eq_ignore_ascii_case(&ot),
                 // SQLite LIKE: ASCII case-insensitive.
-                StartsWith => text.to_ascii_lowercase().starts_with(&ot.to_ascii_lowercase()),
-                EndsWith => text.to_ascii_lowercase().ends_with(&ot.to_ascii_lowercase()),
-                Contains => memchr::memmem::find(&text.to_ascii_lowercase(), &ot.to_ascii_lowercase()).is_some(),
+                StartsWith => text
+                    .to_ascii_lowercase()
+                    .starts_with(&ot.to_ascii_lowercase()),
+                EndsWith => text
+                    .to_ascii_lowercase()
+                    .ends_with(&ot.to_ascii_lowercase()),
+                Contains => {
+                    memchr::memmem::find(&text.to_ascii_lowercase(), &ot.to_ascii_lowercase())
+                        .is_some()
+                }
             }
         }
         Test::Exists(_) | Test::Null => false,
@@ -431,13 +478,20 @@ fn test_text_slot(t: &Test, text: &[u8], slot: Option<usize>, s: &mut Scratch, e
 
 impl Compiler<'_> {
     fn rule(&mut self, r: &Rule) -> Result<Node, crate::sigma::error::Problem> {
-        let searches: Vec<Node> = r.detection.searches.iter().map(|s| self.search(s)).collect::<Result<_, _>>()?;
+        let searches: Vec<Node> = r
+            .detection
+            .searches
+            .iter()
+            .map(|s| self.search(s))
+            .collect::<Result<_, _>>()?;
         Ok(simplify(cond_node(&r.detection.condition, &searches)))
     }
 
     fn search(&mut self, s: &Search) -> Result<Node, crate::sigma::error::Problem> {
         Ok(match s {
-            Search::And(v) => Node::And(v.iter().map(|x| self.search(x)).collect::<Result<_, _>>()?),
+            Search::And(v) => {
+                Node::And(v.iter().map(|x| self.search(x)).collect::<Result<_, _>>()?)
+            }
             Search::Or(v) => Node::Or(v.iter().map(|x| self.search(x)).collect::<Result<_, _>>()?),
             Search::Item(it) => self.item(it)?,
         })
@@ -459,10 +513,19 @@ impl Compiler<'_> {
         } else {
             Node::Or(kids.into())
         };
-        Ok(if it.negated { Node::Not(Box::new(n)) } else { n })
+        Ok(if it.negated {
+            Node::Not(Box::new(n))
+        } else {
+            n
+        })
     }
 
-    fn leaf(&mut self, field: FieldSel, key: String, test: impl FnOnce(&mut Self) -> Result<Test, crate::sigma::error::Problem>) -> Result<Node, crate::sigma::error::Problem> {
+    fn leaf(
+        &mut self,
+        field: FieldSel,
+        key: String,
+        test: impl FnOnce(&mut Self) -> Result<Test, crate::sigma::error::Problem>,
+    ) -> Result<Node, crate::sigma::error::Problem> {
         let key = format!("{field:?}|{key}");
         if let Some(&i) = self.leaf_index.get(&key) {
             return Ok(Node::Leaf(i));
@@ -476,21 +539,54 @@ impl Compiler<'_> {
 
     fn value(&mut self, sel: FieldSel, v: &SValue) -> Result<Node, crate::sigma::error::Problem> {
         use crate::sigma::error::Problem;
+        // Keywords are substring searches of the text (numbers and booleans by spelling).
+        if sel == FieldSel::Keyword {
+            let as_contains = |s: SigmaString, cased| SValue::Str {
+                s: s.contains(),
+                cased,
+            };
+            match v {
+                SValue::Str { s, cased } if !(s.starts_with_any() && s.ends_with_any()) => {
+                    return self.value(sel, &as_contains(s.clone(), *cased));
+                }
+                SValue::Num(_, t) => {
+                    return self.value(sel, &as_contains(SigmaString::literal(t.as_bytes()), false));
+                }
+                SValue::Bool(b) => {
+                    return self.value(
+                        sel,
+                        &as_contains(SigmaString::literal(b.to_string().as_bytes()), false),
+                    );
+                }
+                _ => {}
+            }
+        }
         match v {
-            SValue::Alt(vs) => Ok(Node::Or(vs.iter().map(|x| self.value(sel, x)).collect::<Result<_, _>>()?)),
+            SValue::Alt(vs) => Ok(Node::Or(
+                vs.iter()
+                    .map(|x| self.value(sel, x))
+                    .collect::<Result<_, _>>()?,
+            )),
             SValue::Str { s, cased } if s.has_placeholders() => {
                 let vs = resolve_placeholders(s, &self.opts.placeholders)?;
-                let alts: Vec<SValue> = vs.into_iter().map(|s| SValue::Str { s, cased: *cased }).collect();
+                let alts: Vec<SValue> = vs
+                    .into_iter()
+                    .map(|s| SValue::Str { s, cased: *cased })
+                    .collect();
                 self.value(sel, &SValue::Alt(alts))
             }
             SValue::Str { s, cased } => {
                 let parts = s.parts.clone();
                 let cased = *cased;
-                self.leaf(sel, format!("{v:?}"), |_| Ok(Test::Str(StrPat::new(&parts, cased))))
+                self.leaf(sel, format!("{v:?}"), |_| {
+                    Ok(Test::Str(StrPat::new(&parts, cased)))
+                })
             }
             SValue::Num(n, t) => {
                 let (n, t) = (*n, t.to_ascii_lowercase());
-                self.leaf(sel, format!("{v:?}"), |_| Ok(Test::Num(n, t.into_bytes().into())))
+                self.leaf(sel, format!("{v:?}"), |_| {
+                    Ok(Test::Num(n, t.into_bytes().into()))
+                })
             }
             SValue::Bool(b) => {
                 let b = *b;
@@ -628,11 +724,20 @@ fn simplify(n: Node) -> Node {
 /// numbers reachable through ANDs only.
 fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<(FieldId, Box<[u8]>)> {
     match n {
-        Node::And(c) => c.iter().flat_map(|x| mandatory_equalities(x, leaves)).collect(),
+        Node::And(c) => c
+            .iter()
+            .flat_map(|x| mandatory_equalities(x, leaves))
+            .collect(),
         Node::Leaf(l) => {
             let d = &leaves[*l as usize];
             match (d.field, &d.test) {
-                (FieldSel::Field(f), Test::Str(StrPat { kind: StrKind::Exact(p), .. })) if !p.is_empty() => {
+                (
+                    FieldSel::Field(f),
+                    Test::Str(StrPat {
+                        kind: StrKind::Exact(p),
+                        ..
+                    }),
+                ) if !p.is_empty() => {
                     vec![(f, p.to_ascii_lowercase().into())]
                 }
                 (FieldSel::Field(f), Test::Num(_, t)) => vec![(f, t.clone())],

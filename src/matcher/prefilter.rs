@@ -47,7 +47,16 @@ pub fn necessary(n: &Node, leaves: &[LeafDef]) -> Option<Vec<Atom>> {
         Node::And(c) => c
             .iter()
             .filter_map(|x| necessary(x, leaves))
-            .max_by_key(|atoms| (atoms.iter().map(|a| a.lit.len()).min().unwrap_or(usize::MAX), std::cmp::Reverse(atoms.len()))),
+            .max_by_key(|atoms| {
+                (
+                    atoms
+                        .iter()
+                        .map(|a| a.lit.len())
+                        .min()
+                        .unwrap_or(usize::MAX),
+                    std::cmp::Reverse(atoms.len()),
+                )
+            }),
         Node::Leaf(l) => {
             let d = &leaves[*l as usize];
             let lits: Vec<Box<[u8]>> = match &d.test {
@@ -55,7 +64,14 @@ pub fn necessary(n: &Node, leaves: &[LeafDef]) -> Option<Vec<Atom>> {
                 Test::Regex(r) => regex_literals(r.as_str())?,
                 _ => return None,
             };
-            Some(lits.into_iter().map(|lit| Atom { field: d.field, lit }).collect())
+            Some(
+                lits.into_iter()
+                    .map(|lit| Atom {
+                        field: d.field,
+                        lit,
+                    })
+                    .collect(),
+            )
         }
     }
 }
@@ -74,13 +90,20 @@ fn regex_literals(pattern: &str) -> Option<Vec<Box<[u8]>>> {
     use regex_syntax::hir::literal::Extractor;
     // The compiled regex carries its flags inline ((?i) etc.), so re-parsing its text is
     // faithful. Unicode off: literals are byte strings, as the matcher sees them.
-    let hir = regex_syntax::ParserBuilder::new().utf8(false).build().parse(pattern).ok()?;
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
     let seq = Extractor::new().extract(&hir);
     let lits = seq.literals()?;
     if lits.is_empty() || lits.iter().any(|l| l.as_bytes().is_empty()) {
         return None;
     }
-    let mut v: Vec<Box<[u8]>> = lits.iter().map(|l| l.as_bytes().to_ascii_lowercase().into()).collect();
+    let mut v: Vec<Box<[u8]>> = lits
+        .iter()
+        .map(|l| l.as_bytes().to_ascii_lowercase().into())
+        .collect();
     v.sort();
     v.dedup();
     Some(v)
@@ -104,7 +127,12 @@ pub struct Prefilter {
 
 impl std::fmt::Debug for Prefilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Prefilter({} automata, {} patterns)", self.autos.len(), self.patterns)
+        write!(
+            f,
+            "Prefilter({} automata, {} patterns)",
+            self.autos.len(),
+            self.patterns
+        )
     }
 }
 
@@ -173,9 +201,17 @@ impl Prefilter {
     }
 
     /// Calls `hit` once for every rule with a literal present in `ev`.
-    pub fn scan(&self, ev: &Event<'_>, s: &mut PfScratch, tmp: &mut Vec<u8>, mut hit: impl FnMut(RuleId)) {
+    pub fn scan(
+        &self,
+        ev: &Event<'_>,
+        s: &mut PfScratch,
+        tmp: &mut Vec<u8>,
+        mut hit: impl FnMut(RuleId),
+    ) {
         for (f, v) in ev.known_fields() {
-            let Some(auto) = self.auto_for(f) else { continue };
+            let Some(auto) = self.auto_for(f) else {
+                continue;
+            };
             let text: &[u8] = match v {
                 Value::Str(b) => b,
                 Value::Null => continue,

@@ -86,7 +86,11 @@ fn item(it: &Item, ev: &Event<'_>, t: &FieldTable) -> bool {
     let owned = field_values(it, ev, t);
     let vals: Vec<Value<'_>> = owned.iter().map(Own::value).collect();
     let one = |sv: &SValue| value_matches(sv, &vals, it, ev, t);
-    let r = if it.all { it.values.iter().all(one) } else { it.values.iter().any(one) };
+    let r = if it.all {
+        it.values.iter().all(one)
+    } else {
+        it.values.iter().any(one)
+    };
     if it.negated { !r } else { r }
 }
 
@@ -105,7 +109,32 @@ fn num_of(v: &Value<'_>) -> Option<f64> {
     }
 }
 
-fn value_matches(sv: &SValue, vals: &[Value<'_>], it: &Item, ev: &Event<'_>, t: &FieldTable) -> bool {
+fn value_matches(
+    sv: &SValue,
+    vals: &[Value<'_>],
+    it: &Item,
+    ev: &Event<'_>,
+    t: &FieldTable,
+) -> bool {
+    if it.field.is_none() {
+        // Keywords: substring search of the text; numbers and booleans by their spelling.
+        let kw = |s: &[u8]| SValue::Str {
+            s: crate::sigma::value::SigmaString::literal(s).contains(),
+            cased: false,
+        };
+        let sub = match sv {
+            SValue::Str { s, cased } => Some(SValue::Str {
+                s: s.clone().contains(),
+                cased: *cased,
+            }),
+            SValue::Num(_, txt) => Some(kw(txt.as_bytes())),
+            SValue::Bool(b) => Some(kw(b.to_string().as_bytes())),
+            _ => None,
+        };
+        if let Some(sub) = sub {
+            return vals.iter().any(|v| one(&sub, v, ev, t));
+        }
+    }
     match sv {
         SValue::Alt(vs) => vs.iter().any(|x| value_matches(x, vals, it, ev, t)),
         SValue::Null => match vals.first() {
@@ -114,7 +143,9 @@ fn value_matches(sv: &SValue, vals: &[Value<'_>], it: &Item, ev: &Event<'_>, t: 
             _ => false,
         },
         SValue::Exists(b) => !vals.is_empty() == *b,
-        _ => vals.iter().any(|v| !matches!(v, Value::Null) && one(sv, v, ev, t)),
+        _ => vals
+            .iter()
+            .any(|v| !matches!(v, Value::Null) && one(sv, v, ev, t)),
     }
 }
 
@@ -145,7 +176,8 @@ fn one(sv: &SValue, v: &Value<'_>, ev: &Event<'_>, t: &FieldTable) -> bool {
             Value::Bool(x) => x == b,
             _ => {
                 let l = text.to_ascii_lowercase();
-                l == (if *b { "true" } else { "false" }).as_bytes() || l == (if *b { "1" } else { "0" }).as_bytes()
+                l == (if *b { "true" } else { "false" }).as_bytes()
+                    || l == (if *b { "1" } else { "0" }).as_bytes()
             }
         },
         SValue::Regex { pattern, flags } => regex::bytes::RegexBuilder::new(pattern)
@@ -156,7 +188,15 @@ fn one(sv: &SValue, v: &Value<'_>, ev: &Event<'_>, t: &FieldTable) -> bool {
             .is_ok_and(|r| r.is_match(&text)),
         SValue::Cidr(net) => std::str::from_utf8(&text)
             .ok()
-            .and_then(|s| s.trim().trim_start_matches('[').trim_end_matches(']').split('%').next()?.parse::<std::net::IpAddr>().ok())
+            .and_then(|s| {
+                s.trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .split('%')
+                    .next()?
+                    .parse::<std::net::IpAddr>()
+                    .ok()
+            })
             .is_some_and(|ip| net.contains(&ip)),
         SValue::Cmp(op, n) => num_of(v).is_some_and(|x| match op {
             CmpOp::Lt => x < *n,
@@ -165,12 +205,16 @@ fn one(sv: &SValue, v: &Value<'_>, ev: &Event<'_>, t: &FieldTable) -> bool {
             CmpOp::Gte => x >= *n,
         }),
         SValue::FieldRef { field, mode } => {
-            let Some(id) = t.get(field.as_bytes()) else { return false };
+            let Some(id) = t.get(field.as_bytes()) else {
+                return false;
+            };
             let Some(o) = ev.get(id) else { return false };
             let o = text_of(&o);
             match mode {
-                RefMode::Equals => text == o,
-                RefMode::StartsWith => text.to_ascii_lowercase().starts_with(&o.to_ascii_lowercase()),
+                RefMode::Equals => text.eq_ignore_ascii_case(&o),
+                RefMode::StartsWith => text
+                    .to_ascii_lowercase()
+                    .starts_with(&o.to_ascii_lowercase()),
                 RefMode::EndsWith => text.to_ascii_lowercase().ends_with(&o.to_ascii_lowercase()),
                 RefMode::Contains => {
                     let (h, n) = (text.to_ascii_lowercase(), o.to_ascii_lowercase());
@@ -178,7 +222,9 @@ fn one(sv: &SValue, v: &Value<'_>, ev: &Event<'_>, t: &FieldTable) -> bool {
                 }
             }
         }
-        SValue::Alt(_) | SValue::Null | SValue::Exists(_) => unreachable!("handled by value_matches"),
+        SValue::Alt(_) | SValue::Null | SValue::Exists(_) => {
+            unreachable!("handled by value_matches")
+        }
     }
 }
 

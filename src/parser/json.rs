@@ -6,6 +6,14 @@
 //! of an array are several values of one name (an array of objects contributes each object's
 //! fields under `array.key`). In [`FieldMode::Known`] a subtree whose path is no prefix of
 //! an interned name is skipped without visiting it: the engine extracts only what rules use.
+//!
+//! Windows events rendered by evtx_dump (`{"Event": {"System": {...}, "EventData": {...}}}`)
+//! are flattened to the names Sigma rules use, unless disabled: `Event.System.X`,
+//! `Event.EventData.X` and `Event.UserData.<Element>.X` become `X`; an XML element's text
+//! (`"EventID": {"#text": 4624, "#attributes": {...}}`) becomes the element's own name, and
+//! its attributes `<element>_<attribute>` (`Provider_Name`, `TimeCreated_SystemTime`,
+//! `Execution_ProcessID`). So one set of rules and pipelines serves flat (Winlogbeat, NXLog)
+//! and evtx-shaped events alike, and `null`/`neq` tests keep their meaning on both.
 
 use simd_json::{Buffers, Node, StaticNode, Tape};
 
@@ -40,6 +48,7 @@ impl JsonParser {
         at: usize,
         ctx: &mut Ctx<'_>,
         out: &mut EventBuf,
+        flatten_evtx: bool,
     ) -> Result<(), ParseError> {
         let text = &raw[at..];
         // The copy leaves `out` while the tape borrows it, so values can be stored meanwhile.
@@ -59,8 +68,18 @@ impl JsonParser {
             Ok(()) => match tape.0.first() {
                 Some(Node::Object { .. }) => {
                     ctx.name_buf.clear();
-                    let mut w = Walker { base, ctx, out };
-                    w.object(&tape.0, 0, 0);
+                    let mut w = Walker {
+                        base,
+                        ctx,
+                        out,
+                        evtx: false,
+                    };
+                    match evtx_root(&tape.0).filter(|_| flatten_evtx) {
+                        Some(event) => w.evtx(&tape.0, event),
+                        None => {
+                            w.object(&tape.0, 0, 0, b'.');
+                        }
+                    }
                     Ok(())
                 }
                 _ => Err(ParseError::new(
@@ -76,17 +95,97 @@ impl JsonParser {
     }
 }
 
+/// The index of the `Event` object when the document is evtx_dump-shaped: a root key
+/// `Event` whose object has a `System` key.
+fn evtx_root(nodes: &[Node<'_>]) -> Option<usize> {
+    let mut found = None;
+    for_each_key(nodes, 0, |k, v| {
+        if k == "Event" && matches!(nodes[v], Node::Object { .. }) {
+            let mut system = false;
+            for_each_key(nodes, v, |k2, _| system |= k2 == "System");
+            if system {
+                found = Some(v);
+            }
+        }
+    });
+    found
+}
+
+/// Calls `f(key, value index)` for every member of the object at `nodes[idx]`.
+fn for_each_key(nodes: &[Node<'_>], idx: usize, mut f: impl FnMut(&str, usize)) {
+    let Node::Object { len, .. } = nodes[idx] else {
+        return;
+    };
+    let mut i = idx + 1;
+    for _ in 0..len {
+        let Node::String(key) = nodes[i] else { return };
+        f(key, i + 1);
+        i += 1 + subtree_len(&nodes[i + 1]);
+    }
+}
+
+fn subtree_len(n: &Node<'_>) -> usize {
+    match n {
+        Node::Object { count, .. } | Node::Array { count, .. } => count + 1,
+        _ => 1,
+    }
+}
+
 struct Walker<'w, 'p> {
     /// Address of the JSON work copy; string spans are offsets from it.
     base: usize,
     ctx: &'w mut Ctx<'p>,
     out: &'w mut EventBuf,
+    /// Inside an evtx_dump `Event`: `#text` and `#attributes` are XML, not names.
+    evtx: bool,
 }
 
 impl Walker<'_, '_> {
-    /// Walks the object whose header is `nodes[idx]`, under the path `name_buf[..path]`.
-    /// Returns the index after the object.
-    fn object(&mut self, nodes: &[Node<'_>], idx: usize, path: usize) -> usize {
+    /// Walks an evtx_dump document whose `Event` object is at `event` (see the module doc).
+    fn evtx(&mut self, nodes: &[Node<'_>], event: usize) {
+        // Root members other than `Event` keep their names.
+        let mut others = Vec::new();
+        for_each_key(nodes, 0, |k, v| {
+            if v != event {
+                others.push((k.as_bytes().to_vec(), v));
+            }
+        });
+        for (k, v) in others {
+            self.ctx.name_buf.clear();
+            self.ctx.name_buf.extend_from_slice(&k);
+            let here = self.ctx.name_buf.len();
+            self.value(nodes, v, here, false);
+        }
+        self.evtx = true;
+        let mut sections = Vec::new();
+        for_each_key(nodes, event, |k, v| {
+            sections.push((k == "UserData", k.starts_with('#'), v))
+        });
+        for (user_data, xml, v) in sections {
+            if xml || !matches!(nodes[v], Node::Object { .. }) {
+                continue;
+            }
+            if user_data {
+                // UserData holds one element named after the event type: its children count.
+                let mut inner = Vec::new();
+                for_each_key(nodes, v, |_, c| inner.push(c));
+                for c in inner {
+                    if matches!(nodes[c], Node::Object { .. }) {
+                        self.ctx.name_buf.clear();
+                        self.object(nodes, c, 0, b'.');
+                    }
+                }
+            } else {
+                self.ctx.name_buf.clear();
+                self.object(nodes, v, 0, b'.');
+            }
+        }
+        self.evtx = false;
+    }
+
+    /// Walks the object whose header is `nodes[idx]`, under the path `name_buf[..path]`,
+    /// joining member names with `sep`. Returns the index after the object.
+    fn object(&mut self, nodes: &[Node<'_>], idx: usize, path: usize, sep: u8) -> usize {
         let Node::Object { len, count } = nodes[idx] else {
             unreachable!("object() called on a non-object node")
         };
@@ -97,8 +196,21 @@ impl Walker<'_, '_> {
                 return end;
             };
             self.ctx.name_buf.truncate(path);
+            if self.evtx && key == "#text" && path > 0 {
+                // The element's text is the element's value.
+                i = self.value(nodes, i + 1, path, false);
+                continue;
+            }
+            if self.evtx && key == "#attributes" {
+                if path > 0 && matches!(nodes[i + 1], Node::Object { .. }) {
+                    i = self.object(nodes, i + 1, path, b'_');
+                } else {
+                    i += 1 + subtree_len(&nodes[i + 1]);
+                }
+                continue;
+            }
             if path > 0 {
-                self.ctx.name_buf.push(b'.');
+                self.ctx.name_buf.push(sep);
             }
             self.ctx.name_buf.extend_from_slice(key.as_bytes());
             let here = self.ctx.name_buf.len();
@@ -111,8 +223,8 @@ impl Walker<'_, '_> {
     fn value(&mut self, nodes: &[Node<'_>], idx: usize, path: usize, in_array: bool) -> usize {
         match nodes[idx] {
             Node::Object { count, .. } => {
-                if self.wants_subtree(path) {
-                    self.object(nodes, idx, path)
+                if self.wants_subtree(path) || self.evtx {
+                    self.object(nodes, idx, path, b'.')
                 } else {
                     idx + count + 1
                 }

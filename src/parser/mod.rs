@@ -68,6 +68,8 @@ pub const DEFAULT_TIME_FIELDS: &[&str] = &[
     "TimeCreated",
     "EventTime",
     "Event.System.TimeCreated.#attributes.SystemTime",
+    // The same, once evtx_dump output is flattened (see `json.rs`).
+    "TimeCreated_SystemTime",
 ];
 
 /// How one input's frames are parsed.
@@ -81,6 +83,8 @@ pub struct ParserConfig {
     pub time_fields: Vec<String>,
     /// Parse JSON/CEF/LEEF/kv found inside a syslog MSG.
     pub parse_payload: bool,
+    /// Flatten evtx_dump-shaped JSON to the flat names Sigma rules use (see `json.rs`).
+    pub flatten_evtx: bool,
     /// Logsource class given to every event of this input (0: none); classes are
     /// registered with the rule set, which routes rules by them.
     pub class: u16,
@@ -94,6 +98,7 @@ impl Default for ParserConfig {
             mode: FieldMode::All,
             time_fields: DEFAULT_TIME_FIELDS.iter().map(|s| s.to_string()).collect(),
             parse_payload: true,
+            flatten_evtx: true,
             class: 0,
         }
     }
@@ -363,7 +368,8 @@ impl Parser {
         };
         match format {
             Format::Json => {
-                self.json.parse(raw, at, &mut ctx, out)?;
+                self.json
+                    .parse(raw, at, &mut ctx, out, self.cfg.flatten_evtx)?;
                 self.apply_time_fields(raw, out);
                 Ok(())
             }
@@ -381,7 +387,9 @@ impl Parser {
             let t = match ev.get(f) {
                 Some(Value::Str(s)) => parse_time_value(s, &mut self.zone),
                 Some(Value::Int(i)) => crate::event::time::epoch_int(i),
-                Some(Value::UInt(u)) => i64::try_from(u).ok().and_then(crate::event::time::epoch_int),
+                Some(Value::UInt(u)) => i64::try_from(u)
+                    .ok()
+                    .and_then(crate::event::time::epoch_int),
                 Some(Value::Float(x)) => crate::event::time::epoch_number(x),
                 Some(Value::Time(t)) => Some(t),
                 _ => None,

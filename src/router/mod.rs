@@ -67,7 +67,10 @@ pub struct Router {
 ///
 /// `required[i]` are rule i's (field, folded value) equalities; `logsource[i]` is `Some` when
 /// the rule needs the event to declare that logsource.
-pub fn choose_routes(required: &[Vec<(FieldId, Box<[u8]>)>], logsource: &[Option<Logsource>]) -> Vec<Route> {
+pub fn choose_routes(
+    required: &[Vec<(FieldId, Box<[u8]>)>],
+    logsource: &[Option<Logsource>],
+) -> Vec<Route> {
     let mut popularity: HashMap<FieldId, usize> = HashMap::new();
     for r in required {
         let mut seen: Vec<FieldId> = r.iter().map(|(f, _)| *f).collect();
@@ -81,9 +84,13 @@ pub fn choose_routes(required: &[Vec<(FieldId, Box<[u8]>)>], logsource: &[Option
         .iter()
         .zip(logsource)
         .map(|(req, ls)| {
-            let best = req
-                .iter()
-                .max_by_key(|(f, v)| (popularity.get(f).copied().unwrap_or(0), std::cmp::Reverse(*f), v.len()));
+            let best = req.iter().max_by_key(|(f, v)| {
+                (
+                    popularity.get(f).copied().unwrap_or(0),
+                    std::cmp::Reverse(*f),
+                    v.len(),
+                )
+            });
             match (best, ls) {
                 (Some((f, v)), _) => Route::Value(*f, v.clone()),
                 (None, Some(ls)) => Route::Class(ls.clone()),
@@ -111,10 +118,17 @@ impl Router {
                         }
                     } as u16;
                     let next = BucketId(r.buckets as u32);
-                    let b = *r.by_value.entry(Key { pos, value: v.clone() }).or_insert(next);
+                    let b = *r
+                        .by_value
+                        .entry(Key {
+                            pos,
+                            value: v.clone(),
+                        })
+                        .or_insert(next);
                     if b == next {
                         r.buckets += 1;
-                        r.names.push(format!("field#{}={}", f.0, String::from_utf8_lossy(v)));
+                        r.names
+                            .push(format!("field#{}={}", f.0, String::from_utf8_lossy(v)));
                     }
                     b
                 }
@@ -140,8 +154,11 @@ impl Router {
         r.class_lists = classes
             .iter()
             .map(|class| {
-                let mut v: Vec<BucketId> =
-                    class_buckets.iter().filter(|(ls, _)| ls.is_satisfied_by(class)).map(|(_, b)| *b).collect();
+                let mut v: Vec<BucketId> = class_buckets
+                    .iter()
+                    .filter(|(ls, _)| ls.is_satisfied_by(class))
+                    .map(|(_, b)| *b)
+                    .collect();
                 v.sort();
                 v
             })
@@ -155,7 +172,13 @@ impl Router {
 
     /// Appends the buckets that apply to `ev` (of logsource class `class`, 0 = none) to `out`.
     /// `tmp` is scratch for number formatting and case folding.
-    pub fn buckets_into(&self, ev: &Event<'_>, class: u16, tmp: &mut Vec<u8>, out: &mut Vec<BucketId>) {
+    pub fn buckets_into(
+        &self,
+        ev: &Event<'_>,
+        class: u16,
+        tmp: &mut Vec<u8>,
+        out: &mut Vec<BucketId>,
+    ) {
         if let Some(g) = self.global {
             out.push(g);
         }
@@ -180,7 +203,10 @@ impl Router {
                         tmp
                     }
                 };
-                if let Some(b) = self.by_value.get(&KeyRef { pos: pos as u16, value: text }) {
+                if let Some(b) = self.by_value.get(&KeyRef {
+                    pos: pos as u16,
+                    value: text,
+                }) {
                     out.push(*b);
                 }
             }

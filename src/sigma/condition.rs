@@ -46,7 +46,9 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, Problem> {
             i += 1;
         } else if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'*' | b'-' | b'.') {
             let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'*' | b'-' | b'.')) {
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'*' | b'-' | b'.'))
+            {
                 i += 1;
             }
             let w = &s[start..i];
@@ -61,7 +63,9 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, Problem> {
                 _ => Tok::Ident(w.to_string()),
             });
         } else {
-            return Err(Problem::new(format!("condition: unexpected character {:?}", c as char)).near(s));
+            return Err(
+                Problem::new(format!("condition: unexpected character {:?}", c as char)).near(s),
+            );
         }
     }
     Ok(out)
@@ -101,7 +105,11 @@ impl P<'_> {
             self.pos += 1;
             v.push(self.and()?);
         }
-        Ok(if v.len() == 1 { v.pop().expect("one") } else { Cond::Or(v) })
+        Ok(if v.len() == 1 {
+            v.pop().expect("one")
+        } else {
+            Cond::Or(v)
+        })
     }
 
     fn and(&mut self) -> Result<Cond, Problem> {
@@ -110,7 +118,11 @@ impl P<'_> {
             self.pos += 1;
             v.push(self.not()?);
         }
-        Ok(if v.len() == 1 { v.pop().expect("one") } else { Cond::And(v) })
+        Ok(if v.len() == 1 {
+            v.pop().expect("one")
+        } else {
+            Cond::And(v)
+        })
     }
 
     fn not(&mut self) -> Result<Cond, Problem> {
@@ -122,7 +134,10 @@ impl P<'_> {
     }
 
     fn primary(&mut self) -> Result<Cond, Problem> {
-        let t = self.peek().cloned().ok_or_else(|| self.err("ends too early"))?;
+        let t = self
+            .peek()
+            .cloned()
+            .ok_or_else(|| self.err("ends too early"))?;
         self.pos += 1;
         match t {
             Tok::LParen => {
@@ -138,12 +153,19 @@ impl P<'_> {
                     return Err(self.err("expected 'of' after '1', 'any' or 'all'"));
                 }
                 self.pos += 1;
-                let target = self.peek().cloned().ok_or_else(|| self.err("expected a name or 'them' after 'of'"))?;
+                let target = self
+                    .peek()
+                    .cloned()
+                    .ok_or_else(|| self.err("expected a name or 'them' after 'of'"))?;
                 self.pos += 1;
                 let idx: Vec<usize> = match target {
-                    Tok::Them => (0..self.names.len()).filter(|&i| !self.names[i].starts_with('_')).collect(),
+                    Tok::Them => (0..self.names.len())
+                        .filter(|&i| !self.names[i].starts_with('_'))
+                        .collect(),
                     Tok::Ident(p) => {
-                        let v: Vec<usize> = (0..self.names.len()).filter(|&i| name_matches(&p, &self.names[i])).collect();
+                        let v: Vec<usize> = (0..self.names.len())
+                            .filter(|&i| name_matches(&p, &self.names[i]))
+                            .collect();
                         if v.is_empty() {
                             return Err(self.err(format!("'{p}' matches no search identifier")));
                         }
@@ -162,11 +184,9 @@ impl P<'_> {
                 if name.contains('*') {
                     return Err(self.err(format!("wildcard '{name}' outside '1 of'/'all of'")));
                 }
-                let i = self
-                    .names
-                    .iter()
-                    .position(|n| *n == name)
-                    .ok_or_else(|| self.err(format!("search identifier '{name}' is not defined")))?;
+                let i = self.names.iter().position(|n| *n == name).ok_or_else(|| {
+                    self.err(format!("search identifier '{name}' is not defined"))
+                })?;
                 Ok(Cond::Search(i))
             }
             other => Err(self.err(format!("unexpected {other:?}"))),
@@ -198,10 +218,16 @@ mod tests {
     use super::*;
 
     fn names() -> Vec<String> {
-        ["selection", "filter_main_a", "filter_main_b", "filter_optional", "_hidden"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "selection",
+            "filter_main_a",
+            "filter_main_b",
+            "filter_optional",
+            "_hidden",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     }
 
     #[test]

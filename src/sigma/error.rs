@@ -19,7 +19,12 @@ pub struct RuleError {
 }
 
 impl RuleError {
-    pub fn new(path: &Arc<str>, rule: Option<String>, line: Option<usize>, reason: impl Into<String>) -> RuleError {
+    pub fn new(
+        path: &Arc<str>,
+        rule: Option<String>,
+        line: Option<usize>,
+        reason: impl Into<String>,
+    ) -> RuleError {
         RuleError {
             path: path.clone(),
             rule,
@@ -36,7 +41,12 @@ impl fmt::Display for RuleError {
         if let Some(l) = self.line {
             write!(f, ":{l}")?;
         }
-        write!(f, ": {}: {}", self.rule.as_deref().unwrap_or("-"), self.reason)
+        write!(
+            f,
+            ": {}: {}",
+            self.rule.as_deref().unwrap_or("-"),
+            self.reason
+        )
     }
 }
 

@@ -33,7 +33,11 @@ pub struct Filter {
 }
 
 /// Parses a filter document (one with a top-level `filter:` map).
-pub fn parse_filter(m: &yaml_serde::Mapping, path: &Arc<str>, line: usize) -> Result<Filter, (Option<String>, Problem)> {
+pub fn parse_filter(
+    m: &yaml_serde::Mapping,
+    path: &Arc<str>,
+    line: usize,
+) -> Result<Filter, (Option<String>, Problem)> {
     let meta = parse_meta(m).map_err(|p| (None, p))?;
     let label = Some(meta.label());
     let logsource = parse_logsource(m).map_err(|p| (label.clone(), p))?;
@@ -44,7 +48,8 @@ pub fn parse_filter(m: &yaml_serde::Mapping, path: &Arc<str>, line: usize) -> Re
         None => {
             return Err((
                 label,
-                Problem::new("filter has no 'rules' (use 'any' for every rule with the logsource)").near("filter:"),
+                Problem::new("filter has no 'rules' (use 'any' for every rule with the logsource)")
+                    .near("filter:"),
             ));
         }
         Some(Value::Sequence(s)) if s.is_empty() => Targets::Any,
@@ -52,14 +57,22 @@ pub fn parse_filter(m: &yaml_serde::Mapping, path: &Arc<str>, line: usize) -> Re
         Some(v) => match scalar_text(v) {
             Some(s) if s.eq_ignore_ascii_case("any") => Targets::Any,
             Some(s) => Targets::Rules(vec![s]),
-            None => return Err((label, Problem::new("filter rules must be 'any', an id/name or a list").near("rules:"))),
+            None => {
+                return Err((
+                    label,
+                    Problem::new("filter rules must be 'any', an id/name or a list").near("rules:"),
+                ));
+            }
         },
     };
     let mut det = f.clone();
     det.remove("rules");
     if let Some(Value::Sequence(c)) = det.get("condition") {
         if c.len() != 1 {
-            return Err((label, Problem::new("a filter must have exactly one condition").near("condition:")));
+            return Err((
+                label,
+                Problem::new("a filter must have exactly one condition").near("condition:"),
+            ));
         }
     }
     let detection = parse_detection(&det).map_err(|p| (label.clone(), p))?;
@@ -82,7 +95,8 @@ impl Filter {
         match &self.targets {
             Targets::Any => true,
             Targets::Rules(refs) => refs.iter().any(|r| {
-                rule.meta.id.as_deref() == Some(r.as_str()) || rule.meta.name.as_deref() == Some(r.as_str())
+                rule.meta.id.as_deref() == Some(r.as_str())
+                    || rule.meta.name.as_deref() == Some(r.as_str())
             }),
         }
     }
@@ -90,7 +104,11 @@ impl Filter {
     /// Adds the filter's searches to `rule` and ANDs its condition in.
     pub fn apply(&self, rule: &mut Rule) {
         let offset = rule.detection.searches.len();
-        let tag = self.meta.id.clone().unwrap_or_else(|| self.meta.title.clone());
+        let tag = self
+            .meta
+            .id
+            .clone()
+            .unwrap_or_else(|| self.meta.title.clone());
         for (n, s) in self.detection.names.iter().zip(&self.detection.searches) {
             // Names under a prefix no rule can write, so `them` and patterns stay apart.
             rule.detection.names.push(format!("_filter[{tag}]_{n}"));

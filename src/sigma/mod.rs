@@ -51,7 +51,12 @@ pub fn read_sources(paths: &[PathBuf]) -> (Vec<Source>, Vec<RuleError>) {
                 Ok(text) => sources.push(Source { path, text }),
                 Err(_) => errors.push(RuleError::new(&path, None, None, "file is not UTF-8")),
             },
-            Err(e) => errors.push(RuleError::new(&path, None, None, format!("cannot read: {e}"))),
+            Err(e) => errors.push(RuleError::new(
+                &path,
+                None,
+                None,
+                format!("cannot read: {e}"),
+            )),
         }
     }
     (sources, errors)
@@ -63,7 +68,12 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>, explic
             let mut entries: Vec<PathBuf> = match std::fs::read_dir(p) {
                 Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
                 Err(e) => {
-                    errors.push(RuleError::new(&p.display().to_string().into(), None, None, format!("cannot list: {e}")));
+                    errors.push(RuleError::new(
+                        &p.display().to_string().into(),
+                        None,
+                        None,
+                        format!("cannot list: {e}"),
+                    ));
                     return;
                 }
             };
@@ -78,7 +88,12 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>, explic
                 out.push(p.to_path_buf());
             }
         }
-        Err(e) => errors.push(RuleError::new(&p.display().to_string().into(), None, None, format!("cannot open: {e}"))),
+        Err(e) => errors.push(RuleError::new(
+            &p.display().to_string().into(),
+            None,
+            None,
+            format!("cannot open: {e}"),
+        )),
     }
 }
 
@@ -128,13 +143,23 @@ fn load_source(src: &Source, out: &mut Loaded) {
             Ok(v) => v,
             Err((msg, line)) => {
                 out.documents += 1;
-                out.errors.push(RuleError::new(&src.path, None, line.or(Some(doc.first_line)), format!("YAML: {msg}")));
+                out.errors.push(RuleError::new(
+                    &src.path,
+                    None,
+                    line.or(Some(doc.first_line)),
+                    format!("YAML: {msg}"),
+                ));
                 continue;
             }
         };
         let Value::Mapping(mut m) = v else {
             out.documents += 1;
-            out.errors.push(RuleError::new(&src.path, None, Some(doc.first_line), "document is not a map"));
+            out.errors.push(RuleError::new(
+                &src.path,
+                None,
+                Some(doc.first_line),
+                "document is not a map",
+            ));
             continue;
         };
         match m.get("action").and_then(yaml::scalar_text).as_deref() {
@@ -160,9 +185,17 @@ fn load_source(src: &Source, out: &mut Loaded) {
         }
         previous = Some(m.clone());
         out.documents += 1;
-        let locate = |p: &error::Problem| p.near.as_deref().and_then(|n| doc.line_of(n)).or(Some(doc.first_line));
+        let locate = |p: &error::Problem| {
+            p.near
+                .as_deref()
+                .and_then(|n| doc.line_of(n))
+                .or(Some(doc.first_line))
+        };
         if m.contains_key("correlation") {
-            let id = m.get("id").or_else(|| m.get("title")).and_then(yaml::scalar_text);
+            let id = m
+                .get("id")
+                .or_else(|| m.get("title"))
+                .and_then(yaml::scalar_text);
             out.errors.push(RuleError::new(
                 &src.path,
                 id,
@@ -172,12 +205,18 @@ fn load_source(src: &Source, out: &mut Loaded) {
         } else if m.contains_key("filter") {
             match filter::parse_filter(&m, &src.path, doc.first_line) {
                 Ok(f) => out.filters.push(f),
-                Err((id, p)) => out.errors.push(RuleError::new(&src.path, id, locate(&p), p.reason)),
+                Err((id, p)) => {
+                    out.errors
+                        .push(RuleError::new(&src.path, id, locate(&p), p.reason))
+                }
             }
         } else {
             match rule::parse_rule(&m, &src.path, doc.first_line) {
                 Ok(r) => out.rules.push(r),
-                Err((id, p)) => out.errors.push(RuleError::new(&src.path, id, locate(&p), p.reason)),
+                Err((id, p)) => {
+                    out.errors
+                        .push(RuleError::new(&src.path, id, locate(&p), p.reason))
+                }
             }
         }
     }
@@ -222,7 +261,12 @@ pub fn prepare(loaded: &mut Loaded, pipelines: &[Pipeline]) {
             Ok(()) => loaded.rules.push(r),
             Err(p) => {
                 let line = Some(r.line);
-                loaded.errors.push(RuleError::new(&r.path, Some(r.meta.label()), line, p.reason));
+                loaded.errors.push(RuleError::new(
+                    &r.path,
+                    Some(r.meta.label()),
+                    line,
+                    p.reason,
+                ));
             }
         }
     }

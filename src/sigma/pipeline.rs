@@ -57,11 +57,18 @@ pub struct ProcItem {
 #[derive(Clone, Debug)]
 enum RuleCond {
     Logsource(Logsource),
-    ContainsItem { field: Option<String>, value: String },
+    ContainsItem {
+        field: Option<String>,
+        value: String,
+    },
     ContainsField(String),
     ItemApplied(String),
     IsRule(bool),
-    Attribute { attribute: String, value: String, op: String },
+    Attribute {
+        attribute: String,
+        value: String,
+        op: String,
+    },
     Tag(String),
 }
 
@@ -101,12 +108,25 @@ pub enum Transform {
     FieldPrefixMapping(Vec<(String, Vec<String>)>),
     FieldPrefix(String),
     FieldSuffix(String),
-    AddCondition { conditions: Vec<(String, Value)>, template: bool, negated: bool },
+    AddCondition {
+        conditions: Vec<(String, Value)>,
+        template: bool,
+        negated: bool,
+    },
     ChangeLogsource(Logsource),
     DropItem,
-    ReplaceString { re: Regex, replacement: String },
-    ValuePlaceholders { include: Option<Vec<String>>, exclude: Vec<String> },
-    SetCustomAttribute { attribute: String, value: serde_json::Value },
+    ReplaceString {
+        re: Regex,
+        replacement: String,
+    },
+    ValuePlaceholders {
+        include: Option<Vec<String>>,
+        exclude: Vec<String>,
+    },
+    SetCustomAttribute {
+        attribute: String,
+        value: serde_json::Value,
+    },
     RuleFailure(String),
     ItemFailure(String),
 }
@@ -166,7 +186,10 @@ pub fn parse_pipeline(path: &Arc<str>, text: &str) -> Result<Pipeline, PipelineE
     let mut items = Vec::new();
     if let Some(t) = m.get("transformations") {
         let Value::Sequence(seq) = t else {
-            return Err(err(doc.line_of("transformations"), "transformations must be a list".into()));
+            return Err(err(
+                doc.line_of("transformations"),
+                "transformations must be a list".into(),
+            ));
         };
         for (i, it) in seq.iter().enumerate() {
             let Value::Mapping(im) = it else {
@@ -175,15 +198,27 @@ pub fn parse_pipeline(path: &Arc<str>, text: &str) -> Result<Pipeline, PipelineE
             let id = s(im.get("id"));
             let near = id.clone().or_else(|| s(im.get("type"))).unwrap_or_default();
             items.push(parse_item_def(im).map_err(|p| {
-                let line = doc.line_of(p.near.as_deref().unwrap_or(&near)).or_else(|| doc.line_of(&near));
-                err(line, format!("transformation {}: {}", id.as_deref().unwrap_or(&(i + 1).to_string()), p.reason))
+                let line = doc
+                    .line_of(p.near.as_deref().unwrap_or(&near))
+                    .or_else(|| doc.line_of(&near));
+                err(
+                    line,
+                    format!(
+                        "transformation {}: {}",
+                        id.as_deref().unwrap_or(&(i + 1).to_string()),
+                        p.reason
+                    ),
+                )
             })?);
         }
     }
     for key in ["postprocessing", "finalizers"] {
         if let Some(Value::Sequence(v)) = m.get(key) {
             if !v.is_empty() {
-                return Err(err(doc.line_of(key), format!("{key} (query post-processing) does not apply to a matching engine")));
+                return Err(err(
+                    doc.line_of(key),
+                    format!("{key} (query post-processing) does not apply to a matching engine"),
+                ));
             }
         }
     }
@@ -200,7 +235,9 @@ fn op_is_or(m: &yaml_serde::Mapping, key: &str) -> Result<bool, Problem> {
     match s(m.get(key)).as_deref() {
         None | Some("and") => Ok(false),
         Some("or") => Ok(true),
-        Some(o) => Err(Problem::new(format!("{key} must be 'and' or 'or', not {o:?}"))),
+        Some(o) => Err(Problem::new(format!(
+            "{key} must be 'and' or 'or', not {o:?}"
+        ))),
     }
 }
 
@@ -233,9 +270,16 @@ fn regex(p: &str) -> Result<Regex, Problem> {
 }
 
 fn parse_item_def(m: &yaml_serde::Mapping) -> Result<ProcItem, Problem> {
-    for k in ["rule_cond_expr", "detection_item_cond_expr", "field_name_cond_expr"] {
+    for k in [
+        "rule_cond_expr",
+        "detection_item_cond_expr",
+        "field_name_cond_expr",
+    ] {
         if m.contains_key(k) {
-            return Err(Problem::new(format!("{k} (condition expressions) is not supported; use *_cond_op")).near(k));
+            return Err(Problem::new(format!(
+                "{k} (condition expressions) is not supported; use *_cond_op"
+            ))
+            .near(k));
         }
     }
     let mut rule_conds = Vec::new();
@@ -252,7 +296,9 @@ fn parse_item_def(m: &yaml_serde::Mapping) -> Result<ProcItem, Problem> {
                 value: s(c.get("value")).unwrap_or_default(),
             },
             "contains_field" => RuleCond::ContainsField(s(c.get("field")).unwrap_or_default()),
-            "processing_item_applied" => RuleCond::ItemApplied(s(c.get("processing_item_id")).unwrap_or_default()),
+            "processing_item_applied" => {
+                RuleCond::ItemApplied(s(c.get("processing_item_id")).unwrap_or_default())
+            }
             "is_sigma_rule" => RuleCond::IsRule(true),
             "is_sigma_correlation_rule" => RuleCond::IsRule(false),
             "rule_attribute" => RuleCond::Attribute {
@@ -261,14 +307,21 @@ fn parse_item_def(m: &yaml_serde::Mapping) -> Result<ProcItem, Problem> {
                 op: s(c.get("op")).unwrap_or_else(|| "eq".into()),
             },
             "tag" => RuleCond::Tag(s(c.get("tag")).unwrap_or_default()),
-            other => return Err(Problem::new(format!("rule condition type {other:?} is not supported")).near(other)),
+            other => {
+                return Err(
+                    Problem::new(format!("rule condition type {other:?} is not supported"))
+                        .near(other),
+                );
+            }
         });
     }
     let mut field_conds = Vec::new();
     for c in conds_list(m.get("field_name_conditions")) {
         let t = s(c.get("type")).unwrap_or_default();
         let fields = c.get("fields").map(map_list).unwrap_or_default();
-        let set = if s(c.get("mode")).as_deref() == Some("re") || s(c.get("type_")).as_deref() == Some("re") {
+        let set = if s(c.get("mode")).as_deref() == Some("re")
+            || s(c.get("type_")).as_deref() == Some("re")
+        {
             FieldSet::Re(fields.iter().map(|f| regex(f)).collect::<Result<_, _>>()?)
         } else {
             FieldSet::Plain(fields)
@@ -276,7 +329,12 @@ fn parse_item_def(m: &yaml_serde::Mapping) -> Result<ProcItem, Problem> {
         field_conds.push(match t.as_str() {
             "include_fields" => FieldCond::Include(set),
             "exclude_fields" => FieldCond::Exclude(set),
-            other => return Err(Problem::new(format!("field name condition type {other:?} is not supported")).near(other)),
+            other => {
+                return Err(Problem::new(format!(
+                    "field name condition type {other:?} is not supported"
+                ))
+                .near(other));
+            }
         });
     }
     let mut item_conds = Vec::new();
@@ -290,8 +348,15 @@ fn parse_item_def(m: &yaml_serde::Mapping) -> Result<ProcItem, Problem> {
             },
             "is_null" => ItemCond::IsNull,
             "contains_wildcard" => ItemCond::ContainsWildcard,
-            "processing_item_applied" => ItemCond::Applied(s(c.get("processing_item_id")).unwrap_or_default()),
-            other => return Err(Problem::new(format!("detection item condition type {other:?} is not supported")).near(other)),
+            "processing_item_applied" => {
+                ItemCond::Applied(s(c.get("processing_item_id")).unwrap_or_default())
+            }
+            other => {
+                return Err(Problem::new(format!(
+                    "detection item condition type {other:?} is not supported"
+                ))
+                .near(other));
+            }
         });
     }
     let t = s(m.get("type")).ok_or_else(|| Problem::new("transformation has no type"))?;
@@ -300,15 +365,20 @@ fn parse_item_def(m: &yaml_serde::Mapping) -> Result<ProcItem, Problem> {
             let Some(Value::Mapping(mm)) = m.get("mapping") else {
                 return Err(Problem::new(format!("{t} needs a mapping")));
             };
-            let pairs: Vec<(Option<String>, Vec<String>)> =
-                mm.iter().map(|(k, v)| (scalar_text(k), map_list(v))).collect();
+            let pairs: Vec<(Option<String>, Vec<String>)> = mm
+                .iter()
+                .map(|(k, v)| (scalar_text(k), map_list(v)))
+                .collect();
             if t == "field_name_mapping" {
                 Transform::FieldMapping(pairs.into_iter().collect())
             } else {
                 Transform::FieldPrefixMapping(
                     pairs
                         .into_iter()
-                        .map(|(k, v)| k.map(|k| (k, v)).ok_or_else(|| Problem::new("a prefix cannot be null")))
+                        .map(|(k, v)| {
+                            k.map(|k| (k, v))
+                                .ok_or_else(|| Problem::new("a prefix cannot be null"))
+                        })
                         .collect::<Result<_, _>>()?,
                 )
             }
@@ -320,7 +390,10 @@ fn parse_item_def(m: &yaml_serde::Mapping) -> Result<ProcItem, Problem> {
                 return Err(Problem::new("add_condition needs conditions"));
             };
             Transform::AddCondition {
-                conditions: c.iter().filter_map(|(k, v)| Some((scalar_text(k)?, v.clone()))).collect(),
+                conditions: c
+                    .iter()
+                    .filter_map(|(k, v)| Some((scalar_text(k)?, v.clone())))
+                    .collect(),
                 template: bool_of(m, "template"),
                 negated: bool_of(m, "negated"),
             }
@@ -341,12 +414,17 @@ fn parse_item_def(m: &yaml_serde::Mapping) -> Result<ProcItem, Problem> {
         },
         "set_custom_attribute" => Transform::SetCustomAttribute {
             attribute: s(m.get("attribute")).unwrap_or_default(),
-            value: m.get("value").map(to_json).unwrap_or(serde_json::Value::Null),
+            value: m
+                .get("value")
+                .map(to_json)
+                .unwrap_or(serde_json::Value::Null),
         },
-        "rule_failure" => Transform::RuleFailure(s(m.get("message")).unwrap_or_else(|| "rule rejected by pipeline".into())),
-        "detection_item_failure" => {
-            Transform::ItemFailure(s(m.get("message")).unwrap_or_else(|| "detection item rejected by pipeline".into()))
-        }
+        "rule_failure" => Transform::RuleFailure(
+            s(m.get("message")).unwrap_or_else(|| "rule rejected by pipeline".into()),
+        ),
+        "detection_item_failure" => Transform::ItemFailure(
+            s(m.get("message")).unwrap_or_else(|| "detection item rejected by pipeline".into()),
+        ),
         other => {
             return Err(Problem::new(format!(
                 "transformation type {other:?} is not supported by kuzet (see the pipeline section of the README)"
@@ -398,7 +476,13 @@ fn combine(results: impl Iterator<Item = bool>, or: bool, not: bool, empty: bool
         all &= r;
         n += 1;
     }
-    let v = if n == 0 { empty } else if or { any } else { all };
+    let v = if n == 0 {
+        empty
+    } else if or {
+        any
+    } else {
+        all
+    };
     v != not
 }
 
@@ -492,9 +576,10 @@ impl ProcItem {
                     r != *negate
                 }
                 ItemCond::IsNull => it.values.iter().all(|v| matches!(v, SValue::Null)),
-                ItemCond::ContainsWildcard => {
-                    it.values.iter().any(|v| matches!(v, SValue::Str { s, .. } if s.has_wildcards()))
-                }
+                ItemCond::ContainsWildcard => it
+                    .values
+                    .iter()
+                    .any(|v| matches!(v, SValue::Str { s, .. } if s.has_wildcards())),
                 ItemCond::Applied(id) => applied.items.iter().any(|(k, x)| *k == it.key && x == id),
             }),
             self.item_or,
@@ -534,22 +619,54 @@ pub fn apply_all(pipelines: &[Pipeline], rule: &mut Rule) -> Result<(), Problem>
 }
 
 /// Applies one processing item; returns whether it changed anything.
-fn apply_item(p: &Pipeline, item: &ProcItem, rule: &mut Rule, applied: &mut Applied) -> Result<bool, Problem> {
+fn apply_item(
+    p: &Pipeline,
+    item: &ProcItem,
+    rule: &mut Rule,
+    applied: &mut Applied,
+) -> Result<bool, Problem> {
     match &item.transform {
-        Transform::AddCondition { conditions, template, negated } => {
+        Transform::AddCondition {
+            conditions,
+            template,
+            negated,
+        } => {
             let mut searches = Vec::new();
             for (k, v) in conditions {
-                let v = if *template { template_value(v, &rule.logsource) } else { v.clone() };
-                searches.push(Search::Item(parse_item(k, &v).map_err(|e| Problem::new(format!("add_condition: {}", e.reason)))?));
+                let v = if *template {
+                    template_value(v, &rule.logsource)
+                } else {
+                    v.clone()
+                };
+                searches
+                    .push(Search::Item(parse_item(k, &v).map_err(|e| {
+                        Problem::new(format!("add_condition: {}", e.reason))
+                    })?));
             }
-            let search = if searches.len() == 1 { searches.pop().expect("one") } else { Search::And(searches) };
+            let search = if searches.len() == 1 {
+                searches.pop().expect("one")
+            } else {
+                Search::And(searches)
+            };
             let idx = rule.detection.searches.len();
-            rule.detection.names.push(format!("_cond_{}_{idx}", item.id.as_deref().unwrap_or("pipeline")));
+            rule.detection.names.push(format!(
+                "_cond_{}_{idx}",
+                item.id.as_deref().unwrap_or("pipeline")
+            ));
             rule.detection.searches.push(search);
-            let added = if *negated { Cond::Not(Box::new(Cond::Search(idx))) } else { Cond::Search(idx) };
+            let added = if *negated {
+                Cond::Not(Box::new(Cond::Search(idx)))
+            } else {
+                Cond::Search(idx)
+            };
             let old = std::mem::replace(&mut rule.detection.condition, Cond::Search(idx));
             rule.detection.condition = Cond::And(vec![added, old]);
-            if item.rule_conds.iter().any(|c| matches!(c, RuleCond::Logsource(_))) && !*negated {
+            if item
+                .rule_conds
+                .iter()
+                .any(|c| matches!(c, RuleCond::Logsource(_)))
+                && !*negated
+            {
                 rule.logsource_as_conditions = true;
             }
             Ok(true)
@@ -558,7 +675,10 @@ fn apply_item(p: &Pipeline, item: &ProcItem, rule: &mut Rule, applied: &mut Appl
             rule.logsource = ls.clone();
             Ok(true)
         }
-        Transform::RuleFailure(msg) => Err(Problem::new(format!("rejected by pipeline {}: {msg}", p.name))),
+        Transform::RuleFailure(msg) => Err(Problem::new(format!(
+            "rejected by pipeline {}: {msg}",
+            p.name
+        ))),
         Transform::SetCustomAttribute { attribute, value } => {
             rule.meta.custom.insert(attribute.clone(), value.clone());
             Ok(true)
@@ -594,7 +714,13 @@ fn template_value(v: &Value, ls: &Logsource) -> Value {
 
 /// Applies a detection-item transformation throughout a search, replacing items in place
 /// (a one-to-many mapping turns an item into an OR; a drop removes it).
-fn apply_to_search(p: &Pipeline, item: &ProcItem, s: &mut Search, applied: &mut Applied, changed: &mut bool) -> Result<(), Problem> {
+fn apply_to_search(
+    p: &Pipeline,
+    item: &ProcItem,
+    s: &mut Search,
+    applied: &mut Applied,
+    changed: &mut bool,
+) -> Result<(), Problem> {
     match s {
         Search::And(v) | Search::Or(v) => {
             for x in v.iter_mut() {
@@ -611,7 +737,12 @@ fn apply_to_search(p: &Pipeline, item: &ProcItem, s: &mut Search, applied: &mut 
             let field_ok = item.field_matches(it.field.as_deref());
             let replacement = match &item.transform {
                 Transform::FieldMapping(map) => {
-                    remap_fieldrefs(it, |f| map.get(&Some(f.to_string())).cloned(), item, changed);
+                    remap_fieldrefs(
+                        it,
+                        |f| map.get(&Some(f.to_string())).cloned(),
+                        item,
+                        changed,
+                    );
                     match (field_ok, map.get(&it.field)) {
                         (true, Some(names)) => Some(rename(it, names.clone(), changed)),
                         _ => None,
@@ -622,7 +753,12 @@ fn apply_to_search(p: &Pipeline, item: &ProcItem, s: &mut Search, applied: &mut 
                         pairs
                             .iter()
                             .find(|(pfx, _)| name.starts_with(pfx.as_str()))
-                            .map(|(pfx, dests)| dests.iter().map(|d| format!("{d}{}", &name[pfx.len()..])).collect())
+                            .map(|(pfx, dests)| {
+                                dests
+                                    .iter()
+                                    .map(|d| format!("{d}{}", &name[pfx.len()..]))
+                                    .collect()
+                            })
                     };
                     remap_fieldrefs(it, f, item, changed);
                     match (field_ok, it.field.as_deref().and_then(f)) {
@@ -655,7 +791,10 @@ fn apply_to_search(p: &Pipeline, item: &ProcItem, s: &mut Search, applied: &mut 
                     None
                 }
                 Transform::ItemFailure(msg) if field_ok => {
-                    return Err(Problem::new(format!("rejected by pipeline {}: {msg}", p.name)).near(it.key.clone()));
+                    return Err(
+                        Problem::new(format!("rejected by pipeline {}: {msg}", p.name))
+                            .near(it.key.clone()),
+                    );
                 }
                 _ => None,
             };
@@ -697,18 +836,32 @@ fn rename(it: &Item, names: Vec<String>, changed: &mut bool) -> Search {
             })
         })
         .collect();
-    if items.len() == 1 { items.pop().expect("one") } else { Search::Or(items) }
+    if items.len() == 1 {
+        items.pop().expect("one")
+    } else {
+        Search::Or(items)
+    }
 }
 
-fn remap_fieldrefs(it: &mut Item, f: impl Fn(&str) -> Option<Vec<String>>, item: &ProcItem, changed: &mut bool) {
+fn remap_fieldrefs(
+    it: &mut Item,
+    f: impl Fn(&str) -> Option<Vec<String>>,
+    item: &ProcItem,
+    changed: &mut bool,
+) {
     let mut out = Vec::with_capacity(it.values.len());
     let mut any = false;
     for v in it.values.drain(..) {
         match v {
-            SValue::FieldRef { field, mode } if item.field_matches(Some(&field)) => match f(&field) {
+            SValue::FieldRef { field, mode } if item.field_matches(Some(&field)) => match f(&field)
+            {
                 Some(names) => {
                     any = true;
-                    out.extend(names.into_iter().map(|n| SValue::FieldRef { field: n, mode }));
+                    out.extend(
+                        names
+                            .into_iter()
+                            .map(|n| SValue::FieldRef { field: n, mode }),
+                    );
                 }
                 None => out.push(SValue::FieldRef { field, mode }),
             },
@@ -721,7 +874,9 @@ fn remap_fieldrefs(it: &mut Item, f: impl Fn(&str) -> Option<Vec<String>>, item:
 
 fn replace_in_value(v: &mut SValue, re: &Regex, replacement: &str, changed: &mut bool) {
     match v {
-        SValue::Alt(vs) => vs.iter_mut().for_each(|x| replace_in_value(x, re, replacement, changed)),
+        SValue::Alt(vs) => vs
+            .iter_mut()
+            .for_each(|x| replace_in_value(x, re, replacement, changed)),
         SValue::Str { s, .. } => {
             let text = s.to_string();
             let new = re.replace_all(&text, replacement);
@@ -743,17 +898,22 @@ fn expand_placeholders(
 ) -> Result<SValue, Problem> {
     match v {
         SValue::Alt(vs) => Ok(SValue::Alt(
-            vs.iter().map(|x| expand_placeholders(x, vars, include, exclude, changed)).collect::<Result<_, _>>()?,
+            vs.iter()
+                .map(|x| expand_placeholders(x, vars, include, exclude, changed))
+                .collect::<Result<_, _>>()?,
         )),
         SValue::Str { s, cased } if s.has_placeholders() => {
             let mut variants = vec![SigmaString::default()];
             for part in &s.parts {
                 match part {
                     SPart::Placeholder(name)
-                        if include.is_none_or(|inc| inc.contains(name)) && !exclude.contains(name) =>
+                        if include.is_none_or(|inc| inc.contains(name))
+                            && !exclude.contains(name) =>
                     {
                         let vals = vars.get(name).ok_or_else(|| {
-                            Problem::new(format!("placeholder %{name}% has no value in the pipeline's vars"))
+                            Problem::new(format!(
+                                "placeholder %{name}% has no value in the pipeline's vars"
+                            ))
                         })?;
                         variants = variants
                             .iter()
@@ -766,7 +926,9 @@ fn expand_placeholders(
                             })
                             .collect();
                     }
-                    other => variants.iter_mut().for_each(|x| x.parts.push(other.clone())),
+                    other => variants
+                        .iter_mut()
+                        .for_each(|x| x.parts.push(other.clone())),
                 }
             }
             *changed = true;
@@ -777,7 +939,11 @@ fn expand_placeholders(
                     SValue::Str { s, cased: *cased }
                 })
                 .collect();
-            Ok(if vs.len() == 1 { vs.pop().expect("one") } else { SValue::Alt(vs) })
+            Ok(if vs.len() == 1 {
+                vs.pop().expect("one")
+            } else {
+                SValue::Alt(vs)
+            })
         }
         other => Ok(other.clone()),
     }

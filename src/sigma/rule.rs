@@ -10,7 +10,8 @@ use std::sync::Arc;
 use super::condition::{self, Cond};
 use super::error::Problem;
 use super::value::{
-    self, CmpOp, Modifier, ReFlags, RefMode, SValue, SigmaString, base64, base64_offsets, utf16be, utf16bom, utf16le,
+    self, CmpOp, Modifier, ReFlags, RefMode, SValue, SigmaString, base64, base64_offsets, utf16be,
+    utf16bom, utf16le,
 };
 use super::yaml::{Value, scalar_text, string_list, to_json};
 
@@ -33,18 +34,24 @@ impl Logsource {
             match (a, b) {
                 (None, _) => true,
                 // Exact, as pySigma compares log sources.
-            (Some(a), Some(b)) => a == b,
+                (Some(a), Some(b)) => a == b,
                 (Some(_), None) => false,
             }
         }
-        ok(&self.product, &other.product) && ok(&self.category, &other.category) && ok(&self.service, &other.service)
+        ok(&self.product, &other.product)
+            && ok(&self.category, &other.category)
+            && ok(&self.service, &other.service)
     }
 }
 
 impl std::fmt::Display for Logsource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut first = true;
-        for (k, v) in [("product", &self.product), ("category", &self.category), ("service", &self.service)] {
+        for (k, v) in [
+            ("product", &self.product),
+            ("category", &self.category),
+            ("service", &self.service),
+        ] {
             if let Some(v) = v {
                 if !first {
                     write!(f, ", ")?;
@@ -176,7 +183,10 @@ pub struct Meta {
 impl Meta {
     /// What errors and alerts call the rule: its id, else name, else title.
     pub fn label(&self) -> String {
-        self.id.clone().or_else(|| self.name.clone()).unwrap_or_else(|| self.title.clone())
+        self.id
+            .clone()
+            .or_else(|| self.name.clone())
+            .unwrap_or_else(|| self.title.clone())
     }
 }
 
@@ -234,7 +244,10 @@ pub fn parse_meta(m: &yaml_serde::Mapping) -> Result<Meta, Problem> {
         Some(v) => {
             let s = scalar_text(v).unwrap_or_default();
             Some(Level::parse(&s).ok_or_else(|| {
-                Problem::new(format!("level {s:?} is not informational, low, medium, high or critical")).near("level:")
+                Problem::new(format!(
+                    "level {s:?} is not informational, low, medium, high or critical"
+                ))
+                .near("level:")
             })?)
         }
     };
@@ -255,7 +268,9 @@ pub fn parse_meta(m: &yaml_serde::Mapping) -> Result<Meta, Problem> {
         level,
         tags: get(m, "tags").map(string_list).unwrap_or_default(),
         references: get(m, "references").map(string_list).unwrap_or_default(),
-        falsepositives: get(m, "falsepositives").map(string_list).unwrap_or_default(),
+        falsepositives: get(m, "falsepositives")
+            .map(string_list)
+            .unwrap_or_default(),
         date: opt_str(m, "date"),
         modified: opt_str(m, "modified"),
         custom,
@@ -277,13 +292,22 @@ pub fn parse_logsource(m: &yaml_serde::Mapping) -> Result<Logsource, Problem> {
 }
 
 /// Parses one detection-rule document.
-pub fn parse_rule(m: &yaml_serde::Mapping, path: &Arc<str>, line: usize) -> Result<Rule, (Option<String>, Problem)> {
+pub fn parse_rule(
+    m: &yaml_serde::Mapping,
+    path: &Arc<str>,
+    line: usize,
+) -> Result<Rule, (Option<String>, Problem)> {
     let meta = parse_meta(m).map_err(|p| (opt_str(m, "id").or_else(|| opt_str(m, "title")), p))?;
     let label = Some(meta.label());
     let logsource = parse_logsource(m).map_err(|p| (label.clone(), p))?;
     let det = match get(m, "detection") {
         Some(Value::Mapping(d)) => d,
-        Some(_) => return Err((label, Problem::new("detection must be a map").near("detection:"))),
+        Some(_) => {
+            return Err((
+                label,
+                Problem::new("detection must be a map").near("detection:"),
+            ));
+        }
         None => return Err((label, Problem::new("rule has no detection"))),
     };
     let detection = parse_detection(det).map_err(|p| (label.clone(), p))?;
@@ -329,7 +353,11 @@ pub fn parse_detection(det: &yaml_serde::Mapping) -> Result<Detection, Problem> 
     for c in &cond_text {
         conds.push(condition::parse(c, &names)?);
     }
-    let condition = if conds.len() == 1 { conds.pop().expect("one") } else { Cond::Or(conds) };
+    let condition = if conds.len() == 1 {
+        conds.pop().expect("one")
+    } else {
+        Cond::Or(conds)
+    };
     Ok(Detection {
         names,
         searches,
@@ -342,13 +370,20 @@ fn parse_search(v: &Value) -> Result<Search, Problem> {
         Value::Mapping(m) => parse_map(m),
         Value::Sequence(s) if s.is_empty() => Err(Problem::new("search is an empty list")),
         // A list of plain values: one keyword item whose values are alternatives.
-        Value::Sequence(s) if s.iter().all(|x| !matches!(x, Value::Mapping(_) | Value::Sequence(_))) => {
+        Value::Sequence(s)
+            if s.iter()
+                .all(|x| !matches!(x, Value::Mapping(_) | Value::Sequence(_))) =>
+        {
             Ok(Search::Item(parse_item("", &Value::Sequence(s.clone()))?))
         }
         // A list of maps (or of maps and values): any of them (pySigma nests each).
         Value::Sequence(s) => {
             let mut v = s.iter().map(parse_search).collect::<Result<Vec<_>, _>>()?;
-            Ok(if v.len() == 1 { v.pop().expect("one") } else { Search::Or(v) })
+            Ok(if v.len() == 1 {
+                v.pop().expect("one")
+            } else {
+                Search::Or(v)
+            })
         }
         Value::Null => Err(Problem::new("search is empty")),
         scalar => Ok(Search::Item(parse_item("", scalar)?)),
@@ -362,9 +397,15 @@ fn parse_map(m: &yaml_serde::Mapping) -> Result<Search, Problem> {
     let mut items = Vec::with_capacity(m.len());
     for (k, v) in m {
         let k = scalar_text(k).ok_or_else(|| Problem::new("field names must be strings"))?;
-        items.push(Search::Item(parse_item(&k, v).map_err(|p| p.near(k.clone()))?));
+        items.push(Search::Item(
+            parse_item(&k, v).map_err(|p| p.near(k.clone()))?,
+        ));
     }
-    Ok(if items.len() == 1 { items.pop().expect("one") } else { Search::And(items) })
+    Ok(if items.len() == 1 {
+        items.pop().expect("one")
+    } else {
+        Search::And(items)
+    })
 }
 
 /// Plain values before any modifier.
@@ -381,7 +422,10 @@ pub fn parse_item(key: &str, v: &Value) -> Result<Item, Problem> {
     let field = parts.next().unwrap_or("");
     let mut mods = Vec::new();
     for m in parts {
-        mods.push(Modifier::parse(m).ok_or_else(|| Problem::new(format!("unknown modifier '{m}'")).near(key))?);
+        mods.push(
+            Modifier::parse(m)
+                .ok_or_else(|| Problem::new(format!("unknown modifier '{m}'")).near(key))?,
+        );
     }
     let raw: Vec<&Value> = match v {
         Value::Sequence(s) => s.iter().collect(),
@@ -420,7 +464,11 @@ fn base_text(b: &Base) -> Option<String> {
     }
 }
 
-fn apply_modifiers(mods: &[Modifier], base: Vec<Base>, item: &mut Item) -> Result<Vec<SValue>, Problem> {
+fn apply_modifiers(
+    mods: &[Modifier],
+    base: Vec<Base>,
+    item: &mut Item,
+) -> Result<Vec<SValue>, Problem> {
     use Modifier::*;
     let has = |m: Modifier| mods.contains(&m);
     item.all = has(All);
@@ -432,15 +480,23 @@ fn apply_modifiers(mods: &[Modifier], base: Vec<Base>, item: &mut Item) -> Resul
             multi_line: has(ReM),
             dot_all: has(ReS),
         };
+        // `contains`/`startswith`/`endswith` on a regex only wrap it in `.*` (pySigma), which
+        // changes nothing for an unanchored search: accepted and ignored.
         for m in mods {
-            if !matches!(m, Re | ReI | ReM | ReS | All | Neq) {
-                return Err(Problem::new(format!("modifier {m:?} cannot be combined with 're'")));
+            if !matches!(
+                m,
+                Re | ReI | ReM | ReS | All | Neq | Contains | StartsWith | EndsWith
+            ) {
+                return Err(Problem::new(format!(
+                    "modifier {m:?} cannot be combined with 're'"
+                )));
             }
         }
         return base
             .iter()
             .map(|b| {
-                let pattern = base_text(b).ok_or_else(|| Problem::new("re: null is not a pattern"))?;
+                let pattern =
+                    base_text(b).ok_or_else(|| Problem::new("re: null is not a pattern"))?;
                 regex_syntax_check(&pattern, flags)?;
                 Ok(SValue::Regex { pattern, flags })
             })
@@ -452,7 +508,11 @@ fn apply_modifiers(mods: &[Modifier], base: Vec<Base>, item: &mut Item) -> Resul
     if has(Cidr) {
         return base
             .iter()
-            .map(|b| Ok(SValue::Cidr(value::parse_cidr(&base_text(b).unwrap_or_default())?)))
+            .map(|b| {
+                Ok(SValue::Cidr(value::parse_cidr(
+                    &base_text(b).unwrap_or_default(),
+                )?))
+            })
             .collect();
     }
     let cmp = mods.iter().find_map(|m| match m {
@@ -481,8 +541,12 @@ fn apply_modifiers(mods: &[Modifier], base: Vec<Base>, item: &mut Item) -> Resul
             .iter()
             .map(|b| match b {
                 Base::Bool(v) => Ok(SValue::Exists(*v)),
-                Base::Str(s) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("yes") => Ok(SValue::Exists(true)),
-                Base::Str(s) if s.eq_ignore_ascii_case("false") || s.eq_ignore_ascii_case("no") => Ok(SValue::Exists(false)),
+                Base::Str(s) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("yes") => {
+                    Ok(SValue::Exists(true))
+                }
+                Base::Str(s) if s.eq_ignore_ascii_case("false") || s.eq_ignore_ascii_case("no") => {
+                    Ok(SValue::Exists(false))
+                }
                 _ => Err(Problem::new("exists needs true or false")),
             })
             .collect();
@@ -500,14 +564,31 @@ fn apply_modifiers(mods: &[Modifier], base: Vec<Base>, item: &mut Item) -> Resul
         return base
             .iter()
             .map(|b| match b {
-                Base::Str(s) => Ok(SValue::FieldRef { field: s.clone(), mode }),
+                Base::Str(s) => Ok(SValue::FieldRef {
+                    field: s.clone(),
+                    mode,
+                }),
                 _ => Err(Problem::new("fieldref needs a field name")),
             })
             .collect();
     }
     // String pipeline: modifiers apply in order, as written.
     let string_mod = mods.iter().any(|m| {
-        matches!(m, Contains | StartsWith | EndsWith | Base64 | Base64Offset | Utf16Le | Utf16Be | Utf16 | Wide | Windash | Expand | Cased)
+        matches!(
+            m,
+            Contains
+                | StartsWith
+                | EndsWith
+                | Base64
+                | Base64Offset
+                | Utf16Le
+                | Utf16Be
+                | Utf16
+                | Wide
+                | Windash
+                | Expand
+                | Cased
+        )
     });
     let mut vals: Vec<SValue> = Vec::with_capacity(base.len());
     for b in base {
@@ -527,7 +608,10 @@ fn apply_modifiers(mods: &[Modifier], base: Vec<Base>, item: &mut Item) -> Resul
         });
     }
     for m in mods {
-        vals = vals.into_iter().map(|v| map_str(v, *m)).collect::<Result<_, _>>()?;
+        vals = vals
+            .into_iter()
+            .map(|v| map_str(v, *m))
+            .collect::<Result<_, _>>()?;
     }
     Ok(vals)
 }
@@ -536,17 +620,36 @@ fn apply_modifiers(mods: &[Modifier], base: Vec<Base>, item: &mut Item) -> Resul
 fn map_str(v: SValue, m: Modifier) -> Result<SValue, Problem> {
     use Modifier::*;
     let (s, cased) = match v {
-        SValue::Alt(vs) => return Ok(SValue::Alt(vs.into_iter().map(|x| map_str(x, m)).collect::<Result<_, _>>()?)),
+        SValue::Alt(vs) => {
+            return Ok(SValue::Alt(
+                vs.into_iter()
+                    .map(|x| map_str(x, m))
+                    .collect::<Result<_, _>>()?,
+            ));
+        }
         SValue::Str { s, cased } => (s, cased),
         other => return Ok(other),
     };
     let plain = |s: &SigmaString, what: &str| -> Result<Vec<u8>, Problem> {
-        s.as_literal().ok_or_else(|| Problem::new(format!("{what} cannot encode a value with wildcards or placeholders")))
+        s.as_literal().ok_or_else(|| {
+            Problem::new(format!(
+                "{what} cannot encode a value with wildcards or placeholders"
+            ))
+        })
     };
     Ok(match m {
-        Contains => SValue::Str { s: s.contains(), cased },
-        StartsWith => SValue::Str { s: s.startswith(), cased },
-        EndsWith => SValue::Str { s: s.endswith(), cased },
+        Contains => SValue::Str {
+            s: s.contains(),
+            cased,
+        },
+        StartsWith => SValue::Str {
+            s: s.startswith(),
+            cased,
+        },
+        EndsWith => SValue::Str {
+            s: s.endswith(),
+            cased,
+        },
         Cased => SValue::Str { s, cased: true },
         Expand => SValue::Str {
             s: s.with_placeholders(),
@@ -589,7 +692,11 @@ fn map_str(v: SValue, m: Modifier) -> Result<SValue, Problem> {
             }
         }
         All | Neq => SValue::Str { s, cased },
-        other => return Err(Problem::new(format!("modifier {other:?} is not a string modifier"))),
+        other => {
+            return Err(Problem::new(format!(
+                "modifier {other:?} is not a string modifier"
+            )));
+        }
     })
 }
 
@@ -603,5 +710,11 @@ fn regex_syntax_check(pattern: &str, f: ReFlags) -> Result<(), Problem> {
         .size_limit(1 << 22)
         .build()
         .map(|_| ())
-        .map_err(|e| Problem::new(format!("re: {}", e.to_string().lines().last().unwrap_or("invalid pattern"))).near(pattern))
+        .map_err(|e| {
+            Problem::new(format!(
+                "re: {}",
+                e.to_string().lines().last().unwrap_or("invalid pattern")
+            ))
+            .near(pattern)
+        })
 }

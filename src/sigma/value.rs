@@ -54,7 +54,10 @@ impl SigmaString {
                     i += 1;
                 }
                 _ => {
-                    let next = b[i + 1..].iter().position(|c| matches!(c, b'\\' | b'*' | b'?')).map_or(b.len(), |n| i + 1 + n);
+                    let next = b[i + 1..]
+                        .iter()
+                        .position(|c| matches!(c, b'\\' | b'*' | b'?'))
+                        .map_or(b.len(), |n| i + 1 + n);
                     out.push_lit(&b[i..next]);
                     i = next;
                 }
@@ -82,11 +85,15 @@ impl SigmaString {
     }
 
     pub fn has_wildcards(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, SPart::Any | SPart::One))
+        self.parts
+            .iter()
+            .any(|p| matches!(p, SPart::Any | SPart::One))
     }
 
     pub fn has_placeholders(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, SPart::Placeholder(_)))
+        self.parts
+            .iter()
+            .any(|p| matches!(p, SPart::Placeholder(_)))
     }
 
     pub fn starts_with_any(&self) -> bool {
@@ -155,15 +162,23 @@ impl SigmaString {
             };
             let mut rest = &l[..];
             while let Some(a) = rest.iter().position(|&c| c == b'%') {
-                let Some(b) = rest[a + 1..].iter().position(|&c| c == b'%') else { break };
+                let Some(b) = rest[a + 1..].iter().position(|&c| c == b'%') else {
+                    break;
+                };
                 let name = &rest[a + 1..a + 1 + b];
-                if name.is_empty() || !name.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')) {
+                if name.is_empty()
+                    || !name
+                        .iter()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+                {
                     out.push_lit(&rest[..a + 1]);
                     rest = &rest[a + 1..];
                     continue;
                 }
                 out.push_lit(&rest[..a]);
-                out.parts.push(SPart::Placeholder(String::from_utf8_lossy(name).into_owned()));
+                out.parts.push(SPart::Placeholder(
+                    String::from_utf8_lossy(name).into_owned(),
+                ));
                 rest = &rest[a + 2 + b..];
             }
             out.push_lit(rest);
@@ -235,17 +250,26 @@ pub struct ReFlags {
 #[derive(Clone, Debug, PartialEq)]
 pub enum SValue {
     /// A string with wildcards; `cased` from the `cased` modifier.
-    Str { s: SigmaString, cased: bool },
+    Str {
+        s: SigmaString,
+        cased: bool,
+    },
     /// A plain YAML number: equal numerically, or as text.
     Num(f64, String),
     Bool(bool),
     /// `null`: the field is absent or empty.
     Null,
-    Regex { pattern: String, flags: ReFlags },
+    Regex {
+        pattern: String,
+        flags: ReFlags,
+    },
     Cidr(IpNet),
     Cmp(CmpOp, f64),
     Exists(bool),
-    FieldRef { field: String, mode: RefMode },
+    FieldRef {
+        field: String,
+        mode: RefMode,
+    },
     /// Variants of one value (windash, base64offset): any of them.
     Alt(Vec<SValue>),
 }
@@ -317,7 +341,9 @@ impl Modifier {
 /// Standard base64 (with padding) of `b`.
 pub fn base64(b: &[u8]) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(b).into_bytes()
+    base64::engine::general_purpose::STANDARD
+        .encode(b)
+        .into_bytes()
 }
 
 /// The three base64 encodings of `b` at byte offsets 0, 1 and 2 inside a larger encoded
@@ -337,11 +363,17 @@ pub fn base64_offsets(b: &[u8]) -> [Vec<u8>; 3] {
 
 /// UTF-16 little-endian encoding of UTF-8 text (invalid UTF-8 bytes become U+FFFD).
 pub fn utf16le(b: &[u8]) -> Vec<u8> {
-    String::from_utf8_lossy(b).encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+    String::from_utf8_lossy(b)
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect()
 }
 
 pub fn utf16be(b: &[u8]) -> Vec<u8> {
-    String::from_utf8_lossy(b).encode_utf16().flat_map(|u| u.to_be_bytes()).collect()
+    String::from_utf8_lossy(b)
+        .encode_utf16()
+        .flat_map(|u| u.to_be_bytes())
+        .collect()
 }
 
 /// `utf16`: UTF-16 with a little-endian byte order mark.
@@ -432,7 +464,12 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, Problem> {
     s.trim()
         .parse::<IpNet>()
         .or_else(|_| s.trim().parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| Problem::new(format!("cidr: {s:?} is not a network like 10.0.0.0/8 or fe80::/10")).near(s))
+        .map_err(|_| {
+            Problem::new(format!(
+                "cidr: {s:?} is not a network like 10.0.0.0/8 or fe80::/10"
+            ))
+            .near(s)
+        })
 }
 
 #[cfg(test)]
@@ -446,7 +483,14 @@ mod tests {
         let s = SigmaString::parse(r"\cmd.exe*");
         assert_eq!(s.parts, vec![SPart::Lit(br"\cmd.exe".to_vec()), SPart::Any]);
         let s = SigmaString::parse(r"a?b\?c");
-        assert_eq!(s.parts, vec![SPart::Lit(b"a".to_vec()), SPart::One, SPart::Lit(b"b?c".to_vec())]);
+        assert_eq!(
+            s.parts,
+            vec![
+                SPart::Lit(b"a".to_vec()),
+                SPart::One,
+                SPart::Lit(b"b?c".to_vec())
+            ]
+        );
     }
 
     #[test]
@@ -473,6 +517,12 @@ mod tests {
     #[test]
     fn placeholders() {
         let s = SigmaString::parse("%Admins%x%").with_placeholders();
-        assert_eq!(s.parts, vec![SPart::Placeholder("Admins".into()), SPart::Lit(b"x%".to_vec())]);
+        assert_eq!(
+            s.parts,
+            vec![
+                SPart::Placeholder("Admins".into()),
+                SPart::Lit(b"x%".to_vec())
+            ]
+        );
     }
 }

@@ -45,7 +45,10 @@ pub fn documents(text: &str) -> Vec<Doc<'_>> {
             !l.is_empty() && !l.starts_with('#') && l != "..."
         });
         if meaningful {
-            docs.push(Doc { text: t, first_line });
+            docs.push(Doc {
+                text: t,
+                first_line,
+            });
         }
     }
     let mut docs = Vec::new();
@@ -95,7 +98,9 @@ pub fn to_json(v: &Value) -> serde_json::Value {
             } else if let Some(u) = n.as_u64() {
                 u.into()
             } else {
-                n.as_f64().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null)
+                n.as_f64()
+                    .map(serde_json::Value::from)
+                    .unwrap_or(serde_json::Value::Null)
             }
         }
         Value::String(s) => serde_json::Value::String(s.clone()),
