@@ -4,8 +4,10 @@
 //! a tape, also reused; strings are unescaped in place inside that copy, so string values are
 //! spans into it. Nested objects become dotted names (`Event.System.EventID`); the elements
 //! of an array are several values of one name (an array of objects contributes each object's
-//! fields under `array.key`). In [`FieldMode::Known`] a subtree whose path is no prefix of
-//! an interned name is skipped without visiting it: the engine extracts only what rules use.
+//! fields under `array.key`), and so are the values of a repeated key. A name the syslog
+//! header also has (`message`, `hostname`) replaces the header's value
+//! ([`EventBuf::put`]). In [`FieldMode::Known`] a subtree whose path is no prefix of an
+//! interned name is skipped without visiting it: the engine extracts only what rules use.
 
 use simd_json::{Buffers, Node, StaticNode, Tape};
 
@@ -102,13 +104,13 @@ impl Walker<'_, '_> {
             }
             self.ctx.name_buf.extend_from_slice(key.as_bytes());
             let here = self.ctx.name_buf.len();
-            i = self.value(nodes, i + 1, here, false);
+            i = self.value(nodes, i + 1, here);
         }
         end
     }
 
     /// Handles the value at `nodes[idx]` named `name_buf[..path]`; returns the next index.
-    fn value(&mut self, nodes: &[Node<'_>], idx: usize, path: usize, in_array: bool) -> usize {
+    fn value(&mut self, nodes: &[Node<'_>], idx: usize, path: usize) -> usize {
         match nodes[idx] {
             Node::Object { count, .. } => {
                 if self.wants_subtree(path) {
@@ -125,7 +127,7 @@ impl Walker<'_, '_> {
                 let mut i = idx + 1;
                 for _ in 0..len {
                     self.ctx.name_buf.truncate(path);
-                    i = self.value(nodes, i, path, true);
+                    i = self.value(nodes, i, path);
                 }
                 end
             }
@@ -135,7 +137,7 @@ impl Walker<'_, '_> {
                     start: (s.as_ptr() as usize - self.base) as u32,
                     len: s.len() as u32,
                 };
-                self.leaf(path, Repr::Str(span), in_array);
+                self.leaf(path, Repr::Str(span));
                 idx + 1
             }
             Node::Static(st) => {
@@ -146,7 +148,7 @@ impl Walker<'_, '_> {
                     StaticNode::Bool(b) => Repr::Bool(b),
                     StaticNode::Null => Repr::Null,
                 };
-                self.leaf(path, r, in_array);
+                self.leaf(path, r);
                 idx + 1
             }
         }
@@ -162,14 +164,14 @@ impl Walker<'_, '_> {
         self.ctx.mode == FieldMode::All || self.ctx.table.get(&self.ctx.name_buf[..path]).is_some()
     }
 
-    fn leaf(&mut self, path: usize, value: Repr, in_array: bool) {
+    /// Stores one value. Interned and uninterned names must come out alike: whether the
+    /// value is an array element, a field of an object inside an array, or a repeated key,
+    /// a second value from this document adds to the first (uninterned names can only add),
+    /// while the first replaces a header field of that name.
+    fn leaf(&mut self, path: usize, value: Repr) {
         let name = &self.ctx.name_buf[..path];
         if let Some(id) = self.ctx.table.get(name) {
-            if in_array {
-                self.out.add(id, value);
-            } else {
-                self.out.set(id, value);
-            }
+            self.out.put(id, value, self.ctx.since);
         } else if self.ctx.mode == FieldMode::All {
             let span = self.out.push_scratch(name);
             self.out.add_unknown(span, value);

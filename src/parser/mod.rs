@@ -210,6 +210,9 @@ pub(crate) struct Ctx<'p> {
     pub table: &'p FieldTable,
     pub mode: FieldMode,
     pub name_buf: &'p mut Vec<u8>,
+    /// [`EventBuf::slot_count`] when the current source of fields (SD, payload) began: see
+    /// [`EventBuf::put`].
+    pub since: usize,
 }
 
 impl Ctx<'_> {
@@ -217,7 +220,7 @@ impl Ctx<'_> {
     #[inline]
     pub fn put_raw_name(&mut self, out: &mut EventBuf, raw: &[u8], name: &[u8], value: Repr) {
         if let Some(id) = self.table.get(name) {
-            out.add(id, value);
+            out.put(id, value, self.since);
         } else if self.mode == FieldMode::All {
             out.add_unknown(Span::of_raw(raw, name), value);
         }
@@ -227,7 +230,7 @@ impl Ctx<'_> {
     #[inline]
     pub fn put_built_name(&mut self, out: &mut EventBuf, value: Repr) {
         if let Some(id) = self.table.get(self.name_buf) {
-            out.add(id, value);
+            out.put(id, value, self.since);
         } else if self.mode == FieldMode::All {
             let name = out.push_scratch(self.name_buf);
             out.add_unknown(name, value);
@@ -326,6 +329,7 @@ impl Parser {
                     table: &self.table,
                     mode: self.cfg.mode,
                     name_buf: &mut self.name_buf,
+                    since: 0,
                 };
                 rfc5424::parse(raw, start, &mut ctx, &mut self.zone, out)?
             }
@@ -377,6 +381,7 @@ impl Parser {
             table: &self.table,
             mode: self.cfg.mode,
             name_buf: &mut self.name_buf,
+            since: out.slot_count(),
         };
         match format {
             Format::Json => {
