@@ -236,6 +236,22 @@ impl EventBuf {
         self.insert(field, value, NO_SLOT);
     }
 
+    /// Stores a value from a source that may repeat a name (SD params, payload fields):
+    /// the first value of `field` from this source shadows what earlier sources said (a
+    /// payload's `severity` over the syslog header's), and further values from the same
+    /// source — array elements, repeated keys — are added, making the field multi-valued.
+    /// `since` is [`EventBuf::slot_count`] when the source started; slots are only ever
+    /// appended, so a newest value at or past it came from this source.
+    #[inline]
+    pub fn put(&mut self, field: FieldId, value: Repr, since: usize) {
+        let head = self.head(field);
+        if head != NO_SLOT && head as usize >= since {
+            self.insert(field, value, head);
+        } else {
+            self.set(field, value);
+        }
+    }
+
     /// Adds one more value to `field` (an array element), keeping the earlier ones.
     #[inline]
     pub fn add(&mut self, field: FieldId, value: Repr) {
@@ -496,5 +512,23 @@ mod tests {
         let ev = Event::new(raw, &buf);
         assert!(!ev.has(FieldId::MESSAGE));
         assert_eq!(ev.values(tags).count(), 0);
+    }
+
+    #[test]
+    fn put_shadows_earlier_sources_and_chains_its_own() {
+        let raw = b"header payload";
+        let t = FieldTable::new();
+        let mut buf = EventBuf::new();
+        buf.reset(t.len(), Timestamp(1));
+        buf.set(FieldId::MESSAGE, Repr::Str(Span::raw(0, 6)));
+        let since = buf.slot_count();
+        buf.put(FieldId::MESSAGE, Repr::Int(1), since);
+        buf.put(FieldId::MESSAGE, Repr::Int(2), since);
+        let ev = Event::new(raw, &buf);
+        assert_eq!(
+            ev.values(FieldId::MESSAGE).collect::<Vec<_>>(),
+            vec![Value::Int(2), Value::Int(1)]
+        );
+        assert_eq!(ev.fields().count(), 2, "the header's value is shadowed");
     }
 }

@@ -55,9 +55,9 @@ impl Timestamp {
         push_num(out, (sod % 60) as u64, 2);
         if nanos != 0 {
             out.push(b'.');
-            if nanos % 1_000_000 == 0 {
+            if nanos.is_multiple_of(1_000_000) {
                 push_num(out, (nanos / 1_000_000) as u64, 3);
-            } else if nanos % 1_000 == 0 {
+            } else if nanos.is_multiple_of(1_000) {
                 push_num(out, (nanos / 1_000) as u64, 6);
             } else {
                 push_num(out, nanos as u64, 9);
@@ -193,10 +193,10 @@ impl Tz {
         if n.eq_ignore_ascii_case("local") {
             return Ok(Tz::Named(jiff::tz::TimeZone::system()));
         }
-        if let Some((off, used)) = parse_offset(n.as_bytes()) {
-            if used == n.len() {
-                return Ok(Tz::Fixed(off));
-            }
+        if let Some((off, used)) = parse_offset(n.as_bytes())
+            && used == n.len()
+        {
+            return Ok(Tz::Fixed(off));
         }
         jiff::tz::TimeZone::get(n)
             .map(Tz::Named)
@@ -234,10 +234,10 @@ impl ZoneResolver {
             Tz::Fixed(o) => *o,
             Tz::Named(tz) => {
                 let bucket = local.div_euclid(900);
-                if let Some((b, o)) = self.cache {
-                    if b == bucket {
-                        return o;
-                    }
+                if let Some((b, o)) = self.cache
+                    && b == bucket
+                {
+                    return o;
                 }
                 let o = named_offset(tz, c).unwrap_or(0);
                 self.cache = Some((bucket, o));
@@ -451,19 +451,23 @@ pub fn parse_time_value(b: &[u8], zone: &mut ZoneResolver) -> Option<Timestamp> 
 }
 
 /// Reads an integer epoch whose unit (s, ms, µs, ns) is decided by its magnitude, exactly.
+/// `None` when negative, or past what [`Timestamp`] holds (2262): the product is checked,
+/// because each unit's upper bound (e.g. 10^11 s) lies beyond `i64` nanoseconds and input
+/// such as `"timestamp": 99999999999` must not overflow.
 pub fn epoch_int(i: i64) -> Option<Timestamp> {
     if i < 0 {
         return None;
     }
-    Some(Timestamp(if i < 100_000_000_000 {
-        i * 1_000_000_000
+    let nanos = if i < 100_000_000_000 {
+        i.checked_mul(1_000_000_000)
     } else if i < 100_000_000_000_000 {
-        i * 1_000_000
+        i.checked_mul(1_000_000)
     } else if i < 100_000_000_000_000_000 {
-        i * 1_000
+        i.checked_mul(1_000)
     } else {
-        i
-    }))
+        Some(i)
+    };
+    nanos.map(Timestamp)
 }
 
 /// Reads an epoch number whose unit is decided by its magnitude.
@@ -514,6 +518,10 @@ mod tests {
         );
         assert_eq!(ts("1700000000").to_string(), "2023-11-14T22:13:20Z");
         assert_eq!(ts("1700000000123").to_string(), "2023-11-14T22:13:20.123Z");
+        // Each unit's range reaches past 2262: out of range is no time, not an overflow.
+        for past_2262 in [99_999_999_999, 9_300_000_000_000, 9_300_000_000_000_000] {
+            assert_eq!(epoch_int(past_2262), None);
+        }
         assert!(
             parse_time_value(b"2024-02-30T00:00:00Z", &mut ZoneResolver::new(Tz::Utc)).is_none()
         );

@@ -240,6 +240,9 @@ mod tests {
         assert!(!m("a?c", "ac"));
         assert!(m("*a?c*", "xxaXcyy"));
         assert!(m("**x", "abx"));
-        assert!(m(r"C:\Windows\*\x.exe", r"c:\windows\system32\x.exe"));
+        assert!(m(r"C:\Windows\\*\x.exe", r"c:\windows\system32\x.exe"));
+        // `\*` is an escaped star: a literal `*`.
+        assert!(m(r"a\*b", "a*b"));
+        assert!(!m(r"a\*b", "axb"));
     }
 }

@@ -550,7 +550,8 @@ impl Compiler<'_> {
                     return self.value(sel, &as_contains(s.clone(), *cased));
                 }
                 SValue::Num(_, t) => {
-                    return self.value(sel, &as_contains(SigmaString::literal(t.as_bytes()), false));
+                    return self
+                        .value(sel, &as_contains(SigmaString::literal(t.as_bytes()), false));
                 }
                 SValue::Bool(b) => {
                     return self.value(

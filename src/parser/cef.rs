@@ -20,13 +20,17 @@ const HEADER: [FieldId; 7] = [
     FieldId::CEF_SEVERITY,
 ];
 
-/// Parses the CEF record at `raw[at..]` (starting with `CEF:`).
+/// Parses the CEF record at `raw[at..]`, which should start with `CEF:` (an input forced
+/// to `cef` may hand over anything).
 pub(crate) fn parse(
     raw: &[u8],
     at: usize,
     ctx: &mut Ctx<'_>,
     out: &mut EventBuf,
 ) -> Result<(), ParseError> {
+    if !raw[at..].starts_with(b"CEF:") {
+        return Err(ParseError::new(ParseErrorKind::Cef, at, "no CEF: prefix"));
+    }
     let mut start = at + 4;
     while raw.get(start) == Some(&b' ') {
         start += 1;

@@ -4,8 +4,10 @@
 //! a tape, also reused; strings are unescaped in place inside that copy, so string values are
 //! spans into it. Nested objects become dotted names (`Event.System.EventID`); the elements
 //! of an array are several values of one name (an array of objects contributes each object's
-//! fields under `array.key`). In [`FieldMode::Known`] a subtree whose path is no prefix of
-//! an interned name is skipped without visiting it: the engine extracts only what rules use.
+//! fields under `array.key`), and so are the values of a repeated key. A name the syslog
+//! header also has (`message`, `hostname`) replaces the header's value
+//! ([`EventBuf::put`]). In [`FieldMode::Known`] a subtree whose path is no prefix of an
+//! interned name is skipped without visiting it: the engine extracts only what rules use.
 //!
 //! Windows events rendered by evtx_dump (`{"Event": {"System": {...}, "EventData": {...}}}`)
 //! are flattened to the names Sigma rules use, unless disabled: `Event.System.X`,
@@ -154,7 +156,7 @@ impl Walker<'_, '_> {
             self.ctx.name_buf.clear();
             self.ctx.name_buf.extend_from_slice(&k);
             let here = self.ctx.name_buf.len();
-            self.value(nodes, v, here, false);
+            self.value(nodes, v, here);
         }
         self.evtx = true;
         let mut sections = Vec::new();
@@ -198,7 +200,7 @@ impl Walker<'_, '_> {
             self.ctx.name_buf.truncate(path);
             if self.evtx && key == "#text" && path > 0 {
                 // The element's text is the element's value.
-                i = self.value(nodes, i + 1, path, false);
+                i = self.value(nodes, i + 1, path);
                 continue;
             }
             if self.evtx && key == "#attributes" {
@@ -214,13 +216,13 @@ impl Walker<'_, '_> {
             }
             self.ctx.name_buf.extend_from_slice(key.as_bytes());
             let here = self.ctx.name_buf.len();
-            i = self.value(nodes, i + 1, here, false);
+            i = self.value(nodes, i + 1, here);
         }
         end
     }
 
     /// Handles the value at `nodes[idx]` named `name_buf[..path]`; returns the next index.
-    fn value(&mut self, nodes: &[Node<'_>], idx: usize, path: usize, in_array: bool) -> usize {
+    fn value(&mut self, nodes: &[Node<'_>], idx: usize, path: usize) -> usize {
         match nodes[idx] {
             Node::Object { count, .. } => {
                 if self.wants_subtree(path) || self.evtx {
@@ -237,7 +239,7 @@ impl Walker<'_, '_> {
                 let mut i = idx + 1;
                 for _ in 0..len {
                     self.ctx.name_buf.truncate(path);
-                    i = self.value(nodes, i, path, true);
+                    i = self.value(nodes, i, path);
                 }
                 end
             }
@@ -247,7 +249,7 @@ impl Walker<'_, '_> {
                     start: (s.as_ptr() as usize - self.base) as u32,
                     len: s.len() as u32,
                 };
-                self.leaf(path, Repr::Str(span), in_array);
+                self.leaf(path, Repr::Str(span));
                 idx + 1
             }
             Node::Static(st) => {
@@ -258,7 +260,7 @@ impl Walker<'_, '_> {
                     StaticNode::Bool(b) => Repr::Bool(b),
                     StaticNode::Null => Repr::Null,
                 };
-                self.leaf(path, r, in_array);
+                self.leaf(path, r);
                 idx + 1
             }
         }
@@ -274,14 +276,14 @@ impl Walker<'_, '_> {
         self.ctx.mode == FieldMode::All || self.ctx.table.get(&self.ctx.name_buf[..path]).is_some()
     }
 
-    fn leaf(&mut self, path: usize, value: Repr, in_array: bool) {
+    /// Stores one value. Interned and uninterned names must come out alike: whether the
+    /// value is an array element, a field of an object inside an array, or a repeated key,
+    /// a second value from this document adds to the first (uninterned names can only add),
+    /// while the first replaces a header field of that name.
+    fn leaf(&mut self, path: usize, value: Repr) {
         let name = &self.ctx.name_buf[..path];
         if let Some(id) = self.ctx.table.get(name) {
-            if in_array {
-                self.out.add(id, value);
-            } else {
-                self.out.set(id, value);
-            }
+            self.out.put(id, value, self.ctx.since);
         } else if self.ctx.mode == FieldMode::All {
             let span = self.out.push_scratch(name);
             self.out.add_unknown(span, value);

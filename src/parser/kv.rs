@@ -23,6 +23,26 @@ pub fn looks_like_kv(b: &[u8]) -> bool {
     k > 0 && b.get(k) == Some(&b'=') && b[0].is_ascii_alphabetic()
 }
 
+/// True when a syslog MSG is `key=value` pairs: its first token is `key=` once any
+/// bracketed groups in front are passed over — the kernel's uptime (`[ 1234.567890]`) and
+/// netfilter log prefixes such as UFW's `[UFW BLOCK]` stand before iptables' `IN=eth0 OUT=`.
+/// (The pair parser skips those groups as tokens that are no pairs.)
+pub fn looks_like_kv_msg(mut b: &[u8]) -> bool {
+    // Bounded: a line of brackets is no reason to scan far.
+    for _ in 0..4 {
+        if b.first() != Some(&b'[') {
+            break;
+        }
+        let Some(close) = memchr::memchr(b']', b) else {
+            return false;
+        };
+        b = &b[close + 1..];
+        let spaces = b.iter().take_while(|&&c| c == b' ').count();
+        b = &b[spaces..];
+    }
+    looks_like_kv(b)
+}
+
 /// Parses `key=value` pairs in `raw[at..]`.
 pub(crate) fn parse(
     raw: &[u8],

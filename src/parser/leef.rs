@@ -13,7 +13,8 @@
 use super::{Ctx, ParseError, ParseErrorKind, cef, put_header_field, split_pipes};
 use crate::event::{EventBuf, FieldId, Repr, Span};
 
-/// Parses the LEEF record at `raw[at..]` (starting with `LEEF:`).
+/// Parses the LEEF record at `raw[at..]`, which should start with `LEEF:` (an input forced
+/// to `leef` may hand over anything).
 pub(crate) fn parse(
     raw: &[u8],
     at: usize,
@@ -21,6 +22,9 @@ pub(crate) fn parse(
     out: &mut EventBuf,
 ) -> Result<(), ParseError> {
     let err = |reason| ParseError::new(ParseErrorKind::Leef, at, reason);
+    if !raw[at..].starts_with(b"LEEF:") {
+        return Err(err("no LEEF: prefix"));
+    }
     let start = at + 5;
     let b = &raw[start..];
     let v2 = b.starts_with(b"2.");
@@ -62,16 +66,16 @@ pub(crate) fn parse(
     while i < to {
         let end = memchr::memchr(delim, &raw[i..to]).map_or(to, |n| i + n);
         let pair = &raw[i..end];
-        if let Some(eq) = memchr::memchr(b'=', pair) {
-            if eq > 0 {
-                let vs = i + eq + 1;
-                ctx.put_raw_name(
-                    out,
-                    raw,
-                    &raw[i..i + eq],
-                    Repr::Str(Span::raw(vs, end - vs)),
-                );
-            }
+        if let Some(eq) = memchr::memchr(b'=', pair)
+            && eq > 0
+        {
+            let vs = i + eq + 1;
+            ctx.put_raw_name(
+                out,
+                raw,
+                &raw[i..i + eq],
+                Repr::Str(Span::raw(vs, end - vs)),
+            );
         }
         i = end + 1;
     }

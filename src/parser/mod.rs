@@ -219,6 +219,9 @@ pub(crate) struct Ctx<'p> {
     pub table: &'p FieldTable,
     pub mode: FieldMode,
     pub name_buf: &'p mut Vec<u8>,
+    /// [`EventBuf::slot_count`] when the current source of fields (SD, payload) began: see
+    /// [`EventBuf::put`].
+    pub since: usize,
 }
 
 impl Ctx<'_> {
@@ -226,7 +229,7 @@ impl Ctx<'_> {
     #[inline]
     pub fn put_raw_name(&mut self, out: &mut EventBuf, raw: &[u8], name: &[u8], value: Repr) {
         if let Some(id) = self.table.get(name) {
-            out.add(id, value);
+            out.put(id, value, self.since);
         } else if self.mode == FieldMode::All {
             out.add_unknown(Span::of_raw(raw, name), value);
         }
@@ -236,7 +239,7 @@ impl Ctx<'_> {
     #[inline]
     pub fn put_built_name(&mut self, out: &mut EventBuf, value: Repr) {
         if let Some(id) = self.table.get(self.name_buf) {
-            out.add(id, value);
+            out.put(id, value, self.since);
         } else if self.mode == FieldMode::All {
             let name = out.push_scratch(self.name_buf);
             out.add_unknown(name, value);
@@ -286,6 +289,16 @@ impl Parser {
                 // The header did not parse: the frame is kept whole, as message.
                 out.reset(self.table.len(), received);
                 out.set(FieldId::MESSAGE, Repr::Str(Span::raw(0, raw.len())));
+            } else if out.payload.is_none()
+                && matches!(
+                    out.format,
+                    Format::Json | Format::Cef | Format::Leef | Format::Kv
+                )
+            {
+                // A JSON, CEF, LEEF or kv record with no syslog header in front failed in its
+                // own syntax: whatever parsed stays (for JSON, nothing), and the frame stands
+                // in as the message, so the event is never empty.
+                out.set(FieldId::MESSAGE, Repr::Str(Span::raw(0, raw.len())));
             }
             out.class = self.cfg.class;
             return Err(e);
@@ -295,9 +308,17 @@ impl Parser {
     }
 
     fn parse_inner(&mut self, raw: &[u8], out: &mut EventBuf) -> Result<(), ParseError> {
-        let start = raw
+        // A UTF-8 BOM opening the frame is no content: Windows tools start files with one, so
+        // the first line of such a file would otherwise be unrecognised.
+        let bom = if raw.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
+        let start = raw[bom..]
             .iter()
             .position(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0))
+            .map(|p| bom + p)
             .ok_or(ParseError::new(ParseErrorKind::Empty, 0, "empty frame"))?;
         let body = &raw[start..];
         let format = match self.cfg.format {
@@ -310,12 +331,16 @@ impl Parser {
             InputFormat::Kv => Format::Kv,
             InputFormat::Raw => Format::Raw,
         };
+        // Set before the header parser runs: an error past the header (RFC 5424 SD) must not
+        // look like a frame nobody understood, or `parse` would drop the header it kept.
+        out.format = format;
         let msg = match format {
             Format::Rfc5424 => {
                 let mut ctx = Ctx {
                     table: &self.table,
                     mode: self.cfg.mode,
                     name_buf: &mut self.name_buf,
+                    since: 0,
                 };
                 rfc5424::parse(raw, start, &mut ctx, &mut self.zone, out)?
             }
@@ -332,23 +357,25 @@ impl Parser {
                 return Ok(());
             }
             payload => {
-                out.format = payload;
                 return self.parse_payload(raw, start, payload, out);
             }
         };
-        out.format = format;
-        if let Some(m) = msg {
-            if self.cfg.parse_payload {
-                let body = &raw[m..];
-                if let Some(p) = detect_payload(body) {
-                    let skip = if body.starts_with(b"@cee:") {
-                        5 + body[5..].iter().take_while(|b| **b == b' ').count()
-                    } else {
-                        0
-                    };
-                    out.payload = Some(p);
-                    return self.parse_payload(raw, m + skip, p, out);
-                }
+        if let Some(m) = msg
+            && self.cfg.parse_payload
+        {
+            // Spaces before the payload are not part of it: rsyslog's
+            // RSYSLOG_SyslogProtocol23Format writes a BSD MSG with its leading space after
+            // the SD (rsyslog issue #160), and `tag:  {` occurs too.
+            let m = m + raw[m..].iter().take_while(|b| **b == b' ').count();
+            let body = &raw[m..];
+            if let Some(p) = detect_payload(body) {
+                let skip = if body.starts_with(b"@cee:") {
+                    5 + body[5..].iter().take_while(|b| **b == b' ').count()
+                } else {
+                    0
+                };
+                out.payload = Some(p);
+                return self.parse_payload(raw, m + skip, p, out);
             }
         }
         Ok(())
@@ -365,6 +392,7 @@ impl Parser {
             table: &self.table,
             mode: self.cfg.mode,
             name_buf: &mut self.name_buf,
+            since: out.slot_count(),
         };
         match format {
             Format::Json => {
@@ -417,9 +445,11 @@ fn is_fatal(kind: ParseErrorKind) -> bool {
 
 /// Decides the outer format of a frame from its first bytes.
 ///
-/// `<digits>1 ` is RFC 5424, any other `<PRI>` RFC 3164; `{` JSON; `CEF:`/`LEEF:` those; a
-/// line starting with a BSD or ISO timestamp (files written by syslog daemons carry no PRI)
-/// or a Cisco sequence number is RFC 3164; `key=value` is kv; anything else raw.
+/// `<digits>1 ` is RFC 5424, any other `<PRI>` RFC 3164 — except that another VERSION
+/// followed by a 5424 TIMESTAMP or NILVALUE is RFC 5424 too, so that its parser reports the
+/// version instead of the BSD parser taking `2` for a hostname. `{` is JSON; `CEF:`/`LEEF:`
+/// those; a line starting with a BSD or ISO timestamp (files written by syslog daemons carry
+/// no PRI) or a Cisco sequence number is RFC 3164; `key=value` is kv; anything else raw.
 pub fn detect(b: &[u8]) -> Format {
     match b.first() {
         Some(b'<') => {
@@ -431,6 +461,9 @@ pub fn detect(b: &[u8]) -> Format {
             if digits > 0 && b.get(1 + digits) == Some(&b'>') {
                 let rest = &b[2 + digits..];
                 if rest.len() >= 2 && rest[0] == b'1' && rest[1] == b' ' {
+                    return Format::Rfc5424;
+                }
+                if looks_like_other_version(rest) {
                     return Format::Rfc5424;
                 }
                 return Format::Rfc3164;
@@ -446,6 +479,22 @@ pub fn detect(b: &[u8]) -> Format {
     }
 }
 
+/// `VERSION SP` (RFC 5424 §6.2.2: a non-zero digit and up to two more) followed by a
+/// NILVALUE or the `YYYY-` of a FULL-DATE.
+fn looks_like_other_version(rest: &[u8]) -> bool {
+    let v = rest
+        .iter()
+        .take(3)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if v == 0 || rest[0] == b'0' || rest.get(v) != Some(&b' ') {
+        return false;
+    }
+    let after = &rest[v + 1..];
+    after.starts_with(b"- ")
+        || (after.len() >= 5 && after[..4].iter().all(u8::is_ascii_digit) && after[4] == b'-')
+}
+
 /// Decides whether a syslog MSG carries a structured payload.
 pub fn detect_payload(msg: &[u8]) -> Option<Format> {
     match msg.first()? {
@@ -453,7 +502,7 @@ pub fn detect_payload(msg: &[u8]) -> Option<Format> {
         b'@' if msg.starts_with(b"@cee:") => Some(Format::Json),
         b'C' if msg.starts_with(b"CEF:") => Some(Format::Cef),
         b'L' if msg.starts_with(b"LEEF:") => Some(Format::Leef),
-        _ if kv::looks_like_kv(msg) => Some(Format::Kv),
+        _ if kv::looks_like_kv_msg(msg) => Some(Format::Kv),
         _ => None,
     }
 }
@@ -528,5 +577,18 @@ mod tests {
         assert_eq!(detect(b"date=2024-01-01 devname=fg"), Format::Kv);
         assert_eq!(detect(b"hello world"), Format::Raw);
         assert_eq!(detect(b"<abc>hello"), Format::Raw);
+        // Other versions go to the 5424 parser, which rejects them.
+        assert_eq!(
+            detect(b"<34>2 2024-03-10T12:00:00Z h a - - - m"),
+            Format::Rfc5424
+        );
+        assert_eq!(detect(b"<34>10 - h a - - - m"), Format::Rfc5424);
+        assert_eq!(detect(b"<34>0 - h a - - - m"), Format::Rfc3164);
+        assert_eq!(detect(b"<34>2 apples"), Format::Rfc3164);
+        assert_eq!(
+            detect_payload(b"[ 12.5] [UFW BLOCK] IN=eth0 OUT="),
+            Some(Format::Kv)
+        );
+        assert_eq!(detect_payload(b"[info] starting"), None);
     }
 }

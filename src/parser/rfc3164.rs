@@ -11,7 +11,10 @@
 //!   the time, and an ISO 8601 / RFC 3339 stamp instead (rsyslog's file format);
 //! - Cisco IOS: a sequence number (`000123: `), clock flags `*` (not synchronised) and `.`,
 //!   a zone abbreviation and a colon after the time (`*Mar  1 18:46:11.123 UTC: %SYS-5-...`);
-//! - tags with a parenthesised detail, `sshd(pam_unix)[123]:` → appname `sshd`, procid `123`.
+//! - tags with a parenthesised detail, `sshd(pam_unix)[123]:` → appname `sshd`, procid `123`;
+//! - Cisco ASA's `hostname : %ASA-6-302013:` (a lone colon after the hostname);
+//! - a payload right after the stamp or PRI, with no hostname or tag (FortiGate's
+//!   `<189>date=2024-03-10 time=11:00:00 devname=...`).
 //!
 //! Year-less stamps get their year from [`infer_year`]; zone-less stamps are read in the
 //! input's zone. What does not live here: the payload inside MSG (`parser/mod.rs` dispatches).
@@ -277,10 +280,19 @@ pub fn parse(
     }
     // HOSTNAME, unless the first token is already the tag or the payload.
     let tok = token(&raw[i..]);
-    if !starts_payload(&raw[i..]) && !is_tag(tok) {
-        if i + tok.len() >= raw.len() || raw[i + tok.len()] == b' ' {
-            out.set(FieldId::HOSTNAME, Repr::Str(Span::raw(i, tok.len())));
-            i += tok.len();
+    if !starts_payload(&raw[i..])
+        && !is_tag(tok)
+        && (i + tok.len() >= raw.len() || raw[i + tok.len()] == b' ')
+    {
+        out.set(FieldId::HOSTNAME, Repr::Str(Span::raw(i, tok.len())));
+        i += tok.len();
+        while raw.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        // Cisco ASA with `logging device-id` writes "fw01 : %ASA-6-302013: ...": the
+        // lone colon belongs to neither the hostname nor the tag.
+        if raw.get(i) == Some(&b':') && matches!(raw.get(i + 1), None | Some(b' ')) {
+            i += 1;
             while raw.get(i) == Some(&b' ') {
                 i += 1;
             }
@@ -289,12 +301,12 @@ pub fn parse(
     if i >= raw.len() {
         return Ok(None);
     }
-    if !starts_payload(&raw[i..]) {
-        if let Some(used) = parse_tag(raw, i, out) {
-            i += used;
-            if raw.get(i) == Some(&b' ') {
-                i += 1;
-            }
+    if !starts_payload(&raw[i..])
+        && let Some(used) = parse_tag(raw, i, out)
+    {
+        i += used;
+        if raw.get(i) == Some(&b' ') {
+            i += 1;
         }
     }
     out.set(FieldId::MESSAGE, Repr::Str(Span::raw(i, raw.len() - i)));
@@ -307,12 +319,15 @@ fn token(b: &[u8]) -> &[u8] {
     &b[..n]
 }
 
-/// A structured payload starts right here (no tag in front of it).
+/// A structured payload starts right here (no hostname or tag in front of it). A `key=`
+/// token counts: FortiGate sends `<189>date=2024-03-10 time=11:00:00 devname=...` with no
+/// stamp, host or tag, and a hostname never holds `=`.
 fn starts_payload(b: &[u8]) -> bool {
     b.first() == Some(&b'{')
         || b.starts_with(b"CEF:")
         || b.starts_with(b"LEEF:")
         || b.starts_with(b"@cee:")
+        || super::kv::looks_like_kv(b)
 }
 
 /// A token that can only be a tag: `name:`, `name[pid]`, `%FAC-SEV-MNEMONIC:`.

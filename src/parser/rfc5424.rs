@@ -75,6 +75,7 @@ pub(crate) fn parse(
     if raw[i] == b'-' {
         i += 1;
     } else if raw[i] == b'[' {
+        ctx.since = out.slot_count();
         match parse_sd(raw, i, ctx, out) {
             Ok(end) => i = end,
             Err(e) => {

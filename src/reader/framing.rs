@@ -332,6 +332,9 @@ impl Framer {
     }
 }
 
+/// What an attempt at octet-counted framing found.
+// `NotOctet` reads better at the call sites than clippy's preferred shortening.
+#[allow(clippy::enum_variant_names)]
 enum Octet {
     Done(usize),
     NeedMore,

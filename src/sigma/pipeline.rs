@@ -308,10 +308,10 @@ fn parse_item_def(m: &yaml_serde::Mapping) -> Result<ProcItem, Problem> {
             },
             "tag" => RuleCond::Tag(s(c.get("tag")).unwrap_or_default()),
             other => {
-                return Err(
-                    Problem::new(format!("rule condition type {other:?} is not supported"))
-                        .near(other),
-                );
+                return Err(Problem::new(format!(
+                    "rule condition type {other:?} is not supported"
+                ))
+                .near(other));
             }
         });
     }
