@@ -24,6 +24,7 @@ pub mod cli;
 pub mod engine;
 pub mod event;
 pub mod jsonw;
+pub mod loadgen;
 pub mod matcher;
 pub mod parser;
 pub mod reader;

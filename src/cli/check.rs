@@ -52,6 +52,9 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CliError> {
         eprintln!(
             "{rules} rules: {unfiltered} not prefiltered, {buckets} route buckets, {leaves} distinct leaves, {patterns} prefilter literals"
         );
+        for r in e.rules.rules().iter().filter(|r| !r.filtered) {
+            eprintln!("  not prefiltered: {} {}", r.meta.label(), r.meta.title);
+        }
     }
     println!("{}", e.summary());
     Ok(if e.errors.is_empty() {

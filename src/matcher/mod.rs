@@ -17,6 +17,7 @@
 //! and the fuzzer compare this against.
 
 pub mod leaf;
+pub mod literals;
 pub mod prefilter;
 pub mod reference;
 
@@ -37,7 +38,7 @@ use leaf::{StrKind, StrPat, Test, parse_ip, parse_num};
 pub struct RuleId(pub u32);
 
 /// Which text a leaf looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FieldSel {
     Field(FieldId),
     /// Keywords: the `message` field, or the whole frame when there is none.
@@ -107,7 +108,11 @@ pub struct Scratch {
     tmp2: Vec<u8>,
     buckets: Vec<BucketId>,
     candidates: Vec<RuleId>,
-    pf: prefilter::PfScratch,
+    pub pf: prefilter::PfScratch,
+    /// Rules evaluated in full since this scratch was made (for diagnostics and benches).
+    pub evaluated: u64,
+    /// When set, evaluations per rule (diagnostics: which rules cost the most).
+    pub per_rule: Option<Vec<u32>>,
 }
 
 struct Compiler<'a> {
@@ -173,11 +178,12 @@ impl RuleSet {
             })
             .collect();
         let (router, buckets) = Router::build(&routes, &opts.classes);
-        let atoms: Vec<Option<Vec<prefilter::Atom>>> = compiled
+        let mut atoms: Vec<Option<Vec<prefilter::Group>>> = compiled
             .iter()
             .map(|(_, _, _, n, _)| prefilter::necessary(n, &leaves))
             .collect();
-        let prefilter = prefilter::Prefilter::build(&atoms);
+        prefilter::select(&mut atoms);
+        let prefilter = prefilter::Prefilter::build(&atoms, &buckets, router.bucket_count());
         let mut always = vec![Vec::new(); router.bucket_count()];
         let mut out = Vec::with_capacity(compiled.len());
         for (i, ((meta, logsource, path, root, _), bucket)) in
@@ -262,16 +268,23 @@ impl RuleSet {
         for b in &s.buckets {
             s.candidates.extend_from_slice(&self.always[b.0 as usize]);
         }
-        let buckets = &s.buckets;
         let rules = &self.rules;
-        self.prefilter.scan(ev, &mut s.pf, &mut s.tmp, |r| {
-            if buckets.contains(&rules[r.0 as usize].bucket) {
-                s.candidates.push(r);
-            }
-        });
+        let buckets = &s.buckets;
+        let cands = &mut s.candidates;
+        self.prefilter
+            .scan(ev, buckets, rules.len(), &mut s.pf, &mut s.tmp, |r| {
+                if buckets.contains(&rules[r.0 as usize].bucket) {
+                    cands.push(r);
+                }
+            });
         s.candidates.sort_unstable();
         s.candidates.dedup();
         let cands = std::mem::take(&mut s.candidates);
+        s.evaluated += cands.len() as u64;
+        if let Some(per) = s.per_rule.as_mut() {
+            per.resize(self.rules.len(), 0);
+            cands.iter().for_each(|r| per[r.0 as usize] += 1);
+        }
         for &r in &cands {
             if self.eval(&self.rules[r.0 as usize].root, ev, s) {
                 out.push(r);

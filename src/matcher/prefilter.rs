@@ -1,62 +1,120 @@
-//! The literal prefilter: one Aho-Corasick automaton per field over the literals rules
-//! require, so an event is only evaluated against rules whose literals it contains.
+//! The literal prefilter: an event is only evaluated against the rules whose required
+//! literals it contains.
 //!
-//! **Contract: never a false negative.** For every rule, [`necessary`] computes a set of
-//! (field, literal) atoms such that *any event the rule matches contains at least one of
-//! them* as an ASCII-case-insensitive substring of that field's value (the keyword text for
-//! keywords), or says the rule cannot be prefiltered (`None`). The derivation:
-//! - a string leaf needs its longest literal segment (every match contains it);
+//! **Contract: never a false negative.** For every rule, [`necessary`] computes groups of
+//! (field, literal) atoms such that *any event the rule matches contains, for every group, at
+//! least one atom of that group* as an ASCII-case-insensitive substring of that field's
+//! value (the keyword text for keywords), or says the rule cannot be prefiltered (`None`).
+//! The derivation, in conjunctive normal form:
+//! - a string leaf needs its longest literal segment (every match contains it): one group;
 //! - a regex leaf needs one of its prefix literals (regex-syntax's extractor: every match
-//!   starts with one of them), when that set is finite and has no empty literal;
-//! - OR needs the union of its children's sets (any child may be the one that matched);
-//! - AND needs any one child's set (all children matched), the most selective is taken;
+//!   starts with one of them), when that set is finite and has no empty literal: one group;
+//! - AND needs every group of every child that has groups (all children matched);
+//! - OR needs one group: the union of one group taken from each child (whichever child
+//!   matched, its group is satisfied), and only if every child has groups;
 //! - NOT, numbers, booleans, `cidr`, comparisons, `exists`, `null` and `fieldref` give no
-//!   set: such leaves can match without any literal present.
+//!   groups: such leaves can match without any literal present.
+//! [`select`] then keeps a subset of each rule's groups (any subset is still necessary).
 //! Scanning is case-insensitive even for `cased` patterns (a superset), and every value a
-//! leaf can test is scanned (numbers as their text, every element of an array).
+//! leaf can test is scanned (numbers as their text, every element of an array). A rule is
+//! reported when all its kept groups are satisfied.
+//!
+//! Searching: per field, small literal sets use an Aho-Corasick DFA; large ones (the SigmaHQ
+//! set puts ~9,000 literals on `CommandLine`) use an anchored [`LiteralSet`], because a DFA
+//! that size no longer fits in cache. Each field is scanned once per event, and only if a
+//! rule routed to the event needs it.
 
 use aho_corasick::AhoCorasick;
 
 use super::leaf::Test;
+use super::literals::LiteralSet;
 use super::{FieldSel, LeafDef, Node, RuleId};
 use crate::event::{Event, FieldId, Value};
+use crate::router::BucketId;
 
 /// A literal a rule needs in a field.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Atom {
     pub field: FieldSel,
     /// ASCII-lowercased, non-empty.
     pub lit: Box<[u8]>,
 }
 
-/// The atoms of which every match of `n` contains one, or `None` when there is no such set.
-pub fn necessary(n: &Node, leaves: &[LeafDef]) -> Option<Vec<Atom>> {
+/// Atoms of which one must be present.
+pub type Group = Vec<Atom>;
+
+/// Most groups tracked per rule (a bit each).
+pub const MAX_GROUPS: usize = 64;
+
+/// Groups kept per rule once all rules' groups are known (see [`select`]).
+pub const KEEP_GROUPS: usize = 3;
+
+/// Literals shorter than this occur in almost every value (`-`, `/c`) and would report at
+/// every occurrence: groups holding one are not used. A literal of exactly this length is
+/// used only when it has a byte that is rare in logs (see [`rare_in_text`]): `☠` or `~1\`
+/// filter well, ` -a` and `cmd` do not.
+pub const MIN_LITERAL: usize = 3;
+
+/// Bytes seldom seen in log text: non-ASCII, control characters, unusual punctuation.
+pub fn rare_in_text(b: u8) -> bool {
+    b >= 0x80 || b < 0x20 || b"~^|%${}<>'`;@#!&*+=[]?\"".contains(&b)
+}
+
+/// A literal selective enough to prefilter on.
+fn usable(lit: &[u8]) -> bool {
+    lit.len() > MIN_LITERAL || (lit.len() == MIN_LITERAL && lit.iter().any(|&b| rare_in_text(b)))
+}
+
+/// Fields with at least this many literals are searched with a [`LiteralSet`]; smaller sets
+/// use an Aho-Corasick DFA (measured: below this size the DFA is as fast and simpler).
+pub const LARGE_SET: usize = 16;
+
+/// How selective a group is: its shortest literal (longer is rarer), then fewer atoms.
+fn score(g: &Group) -> (usize, std::cmp::Reverse<usize>) {
+    (
+        g.iter().map(|a| a.lit.len()).min().unwrap_or(usize::MAX),
+        std::cmp::Reverse(g.len()),
+    )
+}
+
+/// The groups every match of `n` satisfies (see the module doc), or `None`.
+pub fn necessary(n: &Node, leaves: &[LeafDef]) -> Option<Vec<Group>> {
+    let mut g = groups(n, leaves)?;
+    for x in g.iter_mut() {
+        x.sort();
+        x.dedup();
+    }
+    g.sort();
+    g.dedup();
+    if g.len() > MAX_GROUPS {
+        g.sort_by_key(|x| std::cmp::Reverse(score(x)));
+        g.truncate(MAX_GROUPS);
+    }
+    Some(g)
+}
+
+fn groups(n: &Node, leaves: &[LeafDef]) -> Option<Vec<Group>> {
     match n {
         Node::Const(true) => None,
-        Node::Const(false) => Some(Vec::new()),
+        // Never matches: one group nothing can satisfy.
+        Node::Const(false) => Some(vec![Vec::new()]),
         Node::Not(_) => None,
-        Node::Or(c) => {
-            let mut all = Vec::new();
-            for x in c.iter() {
-                all.extend(necessary(x, leaves)?);
-            }
-            all.sort_by(|a, b| (a.field.key(), &a.lit).cmp(&(b.field.key(), &b.lit)));
-            all.dedup();
-            Some(all)
+        Node::And(c) => {
+            let all: Vec<Group> = c
+                .iter()
+                .filter_map(|x| groups(x, leaves))
+                .flatten()
+                .collect();
+            (!all.is_empty()).then_some(all)
         }
-        Node::And(c) => c
-            .iter()
-            .filter_map(|x| necessary(x, leaves))
-            .max_by_key(|atoms| {
-                (
-                    atoms
-                        .iter()
-                        .map(|a| a.lit.len())
-                        .min()
-                        .unwrap_or(usize::MAX),
-                    std::cmp::Reverse(atoms.len()),
-                )
-            }),
+        Node::Or(c) => {
+            let mut union = Vec::new();
+            for x in c.iter() {
+                let best = groups(x, leaves)?.into_iter().max_by_key(score)?;
+                union.extend(best);
+            }
+            Some(vec![union])
+        }
         Node::Leaf(l) => {
             let d = &leaves[*l as usize];
             let lits: Vec<Box<[u8]>> = match &d.test {
@@ -64,14 +122,59 @@ pub fn necessary(n: &Node, leaves: &[LeafDef]) -> Option<Vec<Atom>> {
                 Test::Regex(r) => regex_literals(r.as_str())?,
                 _ => return None,
             };
-            Some(
+            Some(vec![
                 lits.into_iter()
                     .map(|lit| Atom {
                         field: d.field,
                         lit,
                     })
                     .collect(),
-            )
+            ])
+        }
+    }
+}
+
+/// Keeps, for every rule, the [`KEEP_GROUPS`] groups least likely to be satisfied by chance,
+/// and none with a literal too short to filter (see [`MIN_LITERAL`]).
+///
+/// Any subset of a rule's groups is still necessary, so dropping groups never causes a false
+/// negative; it only trades some selectivity for less work per hit. A group is as common as
+/// its most common atom, and an atom is as common as the number of rules that need it: a
+/// literal that a pipeline added to a thousand rules (`Channel: …Sysmon/Operational`) is in
+/// nearly every event they see, while `\whoami.exe` is rare. Such very common groups are
+/// kept only when a rule has nothing else.
+pub fn select(all: &mut [Option<Vec<Group>>]) {
+    let mut popularity: hashbrown::HashMap<Atom, usize> = hashbrown::HashMap::new();
+    for gs in all.iter().flatten() {
+        for g in gs {
+            for a in g {
+                *popularity.entry(a.clone()).or_default() += 1;
+            }
+        }
+    }
+    let too_common = (all.len() / 16).max(64);
+    for slot in all.iter_mut() {
+        let Some(gs) = slot else { continue };
+        gs.retain(|g| g.iter().all(|a| usable(&a.lit)));
+        let common = |g: &Group| {
+            g.iter()
+                .map(|a| popularity.get(a).copied().unwrap_or(0))
+                .max()
+                .unwrap_or(0)
+        };
+        gs.sort_by_key(|g| {
+            let shortest = g.iter().map(|a| a.lit.len()).min().unwrap_or(0);
+            (common(g), std::cmp::Reverse(shortest), g.len())
+        });
+        let mut keep = 0;
+        while keep < gs.len() && keep < KEEP_GROUPS && (keep == 0 || common(&gs[keep]) < too_common)
+        {
+            keep += 1;
+        }
+        gs.truncate(keep);
+        if gs.is_empty() {
+            // Nothing selective left: the rule is evaluated whenever it is routed.
+            *slot = None;
         }
     }
 }
@@ -109,19 +212,37 @@ fn regex_literals(pattern: &str) -> Option<Vec<Box<[u8]>>> {
     Some(v)
 }
 
-struct Auto {
-    ac: AhoCorasick,
-    /// Pattern id → rules needing it.
-    rules: Vec<Box<[RuleId]>>,
+/// One rule group a pattern satisfies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hit {
+    rule: RuleId,
+    /// Bit of the group in the rule's mask.
+    group: u8,
+    /// The rule's mask when all its groups are satisfied.
+    full: u64,
 }
 
-/// The automata, by field.
+/// The searchers of one field, reporting field-local pattern ids.
+struct FieldSearch {
+    /// Aho-Corasick (ASCII case-insensitive) over small sets.
+    ac: Option<AhoCorasick>,
+    /// Anchored search over the lowercased value, for large sets.
+    large: Option<LiteralSet>,
+    /// Global index of this field's pattern 0 (for the per-event seen set).
+    base: u32,
+    /// Pattern id → the rule groups needing it.
+    hits: Vec<Box<[Hit]>>,
+}
+
+/// The prefilter of a rule set.
 #[derive(Default)]
 pub struct Prefilter {
-    /// FieldId → automaton index (`u32::MAX`: none).
+    /// FieldId → searcher index (`u32::MAX`: none).
     by_field: Vec<u32>,
     keyword: Option<u32>,
-    autos: Vec<Auto>,
+    fields: Vec<FieldSearch>,
+    /// Per bucket, the fields (searcher indices, as a bitset) its rules need scanned.
+    bucket_fields: Vec<Vec<u64>>,
     patterns: usize,
 }
 
@@ -129,60 +250,104 @@ impl std::fmt::Debug for Prefilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Prefilter({} automata, {} patterns)",
-            self.autos.len(),
+            "Prefilter({} fields, {} patterns)",
+            self.fields.len(),
             self.patterns
         )
     }
 }
 
-/// Per-thread state of the prefilter: which rules were already reported for this event.
+/// Per-thread state: the groups each rule has satisfied in this event, the patterns already
+/// seen (a pattern's rules are visited once per event, however often it occurs), the
+/// fields to scan, and a lowercase copy of the value being scanned.
 #[derive(Debug, Default)]
 pub struct PfScratch {
-    seen: Vec<u64>,
+    masks: Vec<u64>,
     touched: Vec<u32>,
+    seen: Vec<u64>,
+    seen_touched: Vec<u32>,
+    wanted: Vec<u64>,
+    lower: Vec<u8>,
 }
 
 impl Prefilter {
-    /// Builds automata from each rule's atoms (`None`: the rule is not prefiltered).
-    pub fn build(atoms: &[Option<Vec<Atom>>]) -> Prefilter {
+    /// Builds the searchers from each rule's groups (`None`: not prefiltered) and bucket.
+    pub fn build(
+        groups: &[Option<Vec<Group>>],
+        buckets: &[BucketId],
+        bucket_count: usize,
+    ) -> Prefilter {
         use std::collections::BTreeMap;
-        // field → literal → rules
-        let mut by: BTreeMap<u64, (FieldSel, BTreeMap<Box<[u8]>, Vec<RuleId>>)> = BTreeMap::new();
-        for (i, a) in atoms.iter().enumerate() {
-            for atom in a.iter().flatten() {
-                by.entry(atom.field.key())
-                    .or_insert_with(|| (atom.field, BTreeMap::new()))
-                    .1
-                    .entry(atom.lit.clone())
-                    .or_default()
-                    .push(RuleId(i as u32));
+        // field → literal → hits
+        let mut by: BTreeMap<u64, (FieldSel, BTreeMap<Box<[u8]>, Vec<Hit>>)> = BTreeMap::new();
+        let mut field_buckets: BTreeMap<u64, Vec<BucketId>> = BTreeMap::new();
+        for (i, gs) in groups.iter().enumerate() {
+            let Some(gs) = gs else { continue };
+            let full = if gs.len() >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << gs.len()) - 1
+            };
+            for (gi, g) in gs.iter().enumerate() {
+                for atom in g {
+                    field_buckets
+                        .entry(atom.field.key())
+                        .or_default()
+                        .push(buckets[i]);
+                    by.entry(atom.field.key())
+                        .or_insert_with(|| (atom.field, BTreeMap::new()))
+                        .1
+                        .entry(atom.lit.clone())
+                        .or_default()
+                        .push(Hit {
+                            rule: RuleId(i as u32),
+                            group: gi as u8,
+                            full,
+                        });
+                }
             }
         }
         let mut pf = Prefilter::default();
-        for (_, (field, lits)) in by {
+        let words = by.len().div_ceil(64).max(1);
+        pf.bucket_fields = vec![vec![0u64; words]; bucket_count];
+        for (key, (field, lits)) in by {
+            let idx = pf.fields.len();
+            for b in &field_buckets[&key] {
+                pf.bucket_fields[b.0 as usize][idx / 64] |= 1 << (idx % 64);
+            }
             let pats: Vec<&[u8]> = lits.keys().map(|k| &**k).collect();
-            let ac = AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(&pats)
-                .expect("literal patterns always build");
+            let (ac, large) = if pats.len() >= LARGE_SET {
+                (None, Some(LiteralSet::build(&pats)))
+            } else {
+                let ac = AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                    .build(&pats)
+                    .expect("literal patterns always build");
+                (Some(ac), None)
+            };
+            let base = pf.patterns as u32;
             pf.patterns += pats.len();
-            let rules = lits
+            let hits = lits
                 .into_values()
                 .map(|mut v| {
                     v.dedup();
                     v.into_boxed_slice()
                 })
                 .collect();
-            let idx = pf.autos.len() as u32;
-            pf.autos.push(Auto { ac, rules });
+            pf.fields.push(FieldSearch {
+                ac,
+                large,
+                base,
+                hits,
+            });
             match field {
-                FieldSel::Keyword => pf.keyword = Some(idx),
+                FieldSel::Keyword => pf.keyword = Some(idx as u32),
                 FieldSel::Field(f) => {
                     if pf.by_field.len() <= f.index() {
                         pf.by_field.resize(f.index() + 1, u32::MAX);
                     }
-                    pf.by_field[f.index()] = idx;
+                    pf.by_field[f.index()] = idx as u32;
                 }
             }
         }
@@ -193,25 +358,34 @@ impl Prefilter {
         self.patterns
     }
 
-    fn auto_for(&self, f: FieldId) -> Option<&Auto> {
-        match self.by_field.get(f.index()) {
-            Some(&i) if i != u32::MAX => Some(&self.autos[i as usize]),
-            _ => None,
-        }
-    }
-
-    /// Calls `hit` once for every rule with a literal present in `ev`.
+    /// Calls `hit` once for every rule all of whose kept groups are satisfied in `ev`,
+    /// scanning only the fields that rules of `buckets` need.
     pub fn scan(
         &self,
         ev: &Event<'_>,
+        buckets: &[BucketId],
+        rules: usize,
         s: &mut PfScratch,
         tmp: &mut Vec<u8>,
         mut hit: impl FnMut(RuleId),
     ) {
+        if self.fields.is_empty() {
+            return;
+        }
+        s.prepare(rules, self.patterns, self.bucket_fields[0].len());
+        for b in buckets {
+            for (w, x) in s.wanted.iter_mut().zip(&self.bucket_fields[b.0 as usize]) {
+                *w |= x;
+            }
+        }
+        let wanted = |s: &PfScratch, i: usize| s.wanted[i / 64] & (1 << (i % 64)) != 0;
         for (f, v) in ev.known_fields() {
-            let Some(auto) = self.auto_for(f) else {
+            let Some(i) = self.field_index(f) else {
                 continue;
             };
+            if !wanted(s, i) {
+                continue;
+            }
             let text: &[u8] = match v {
                 Value::Str(b) => b,
                 Value::Null => continue,
@@ -220,34 +394,94 @@ impl Prefilter {
                     &tmp[..n]
                 }
             };
-            report(auto, text, s, &mut hit);
+            report(&self.fields[i], text, s, &mut hit);
         }
         if let Some(k) = self.keyword {
-            let text = ev.message().unwrap_or(ev.raw());
-            report(&self.autos[k as usize], text, s, &mut hit);
+            if wanted(s, k as usize) {
+                let text = ev.message().unwrap_or(ev.raw());
+                report(&self.fields[k as usize], text, s, &mut hit);
+            }
         }
-        for &w in &s.touched {
-            s.seen[w as usize] = 0;
+        s.reset();
+    }
+
+    #[inline]
+    fn field_index(&self, f: FieldId) -> Option<usize> {
+        match self.by_field.get(f.index()) {
+            Some(&i) if i != u32::MAX => Some(i as usize),
+            _ => None,
         }
-        s.touched.clear();
     }
 }
 
+impl PfScratch {
+    fn prepare(&mut self, rules: usize, patterns: usize, field_words: usize) {
+        if self.masks.len() < rules {
+            self.masks.resize(rules, 0);
+        }
+        let words = patterns.div_ceil(64);
+        if self.seen.len() < words {
+            self.seen.resize(words, 0);
+        }
+        self.wanted.clear();
+        self.wanted.resize(field_words, 0);
+    }
+
+    /// Forgets the event: only the words touched are cleared.
+    fn reset(&mut self) {
+        for &r in &self.touched {
+            self.masks[r as usize] = 0;
+        }
+        self.touched.clear();
+        for &w in &self.seen_touched {
+            self.seen[w as usize] = 0;
+        }
+        self.seen_touched.clear();
+    }
+}
+
+/// Scans `text` with one field's searcher.
 #[inline]
-fn report(auto: &Auto, text: &[u8], s: &mut PfScratch, hit: &mut impl FnMut(RuleId)) {
-    for m in auto.ac.find_overlapping_iter(text) {
-        for &r in auto.rules[m.pattern().as_usize()].iter() {
-            let (w, b) = (r.0 as usize / 64, r.0 % 64);
-            if s.seen.len() <= w {
-                s.seen.resize(w + 1, 0);
-            }
-            if s.seen[w] & (1 << b) == 0 {
-                if s.seen[w] == 0 {
-                    s.touched.push(w as u32);
-                }
-                s.seen[w] |= 1 << b;
-                hit(r);
-            }
+fn report(fs: &FieldSearch, text: &[u8], s: &mut PfScratch, hit: &mut impl FnMut(RuleId)) {
+    if let Some(ac) = &fs.ac {
+        for m in ac.find_overlapping_iter(text) {
+            pattern(fs, m.pattern().as_u32(), s, hit);
+        }
+    }
+    if let Some(set) = &fs.large {
+        let mut lower = std::mem::take(&mut s.lower);
+        lower.clear();
+        lower.extend(text.iter().map(u8::to_ascii_lowercase));
+        set.scan(&lower, |l| pattern(fs, l, s, hit));
+        s.lower = lower;
+    }
+}
+
+/// Pattern `p` of the field occurred: satisfy its rule groups (once per event).
+#[inline]
+fn pattern(fs: &FieldSearch, p: u32, s: &mut PfScratch, hit: &mut impl FnMut(RuleId)) {
+    let gp = fs.base as usize + p as usize;
+    let (w, b) = (gp / 64, gp % 64);
+    if s.seen[w] & (1 << b) != 0 {
+        return;
+    }
+    if s.seen[w] == 0 {
+        s.seen_touched.push(w as u32);
+    }
+    s.seen[w] |= 1 << b;
+    for h in fs.hits[p as usize].iter() {
+        let i = h.rule.0 as usize;
+        let old = s.masks[i];
+        let new = old | (1u64 << h.group);
+        if new == old {
+            continue;
+        }
+        if old == 0 {
+            s.touched.push(h.rule.0);
+        }
+        s.masks[i] = new;
+        if new == h.full {
+            hit(h.rule);
         }
     }
 }
