@@ -51,7 +51,14 @@ fn main() {
     v.sort_by(|a, b| b.cmp(a));
     for (n, i) in v.iter().take(25) {
         let r = e.rules.rule(kuzet::matcher::RuleId(*i as u32));
-        eprintln!("{:>8} {} {}", n, r.meta.label(), r.meta.title);
+        eprintln!(
+            "{:>8} {} {} buckets={:?} filtered={}",
+            n,
+            r.meta.label(),
+            r.meta.title,
+            r.buckets,
+            r.filtered
+        );
     }
     eprintln!(
         "{} rules, {m} matches, {:.0} events/s, {:.2} evaluations/event",

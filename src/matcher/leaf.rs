@@ -7,6 +7,7 @@
 //! exact, prefix, suffix, contains (with a prebuilt `memmem` finder), or a general glob.
 //! A `?` matches one UTF-8 character, as SQLite's `_` does.
 
+use aho_corasick::{AhoCorasick, Anchored, Input, StartKind};
 use ipnet::IpNet;
 use memchr::memmem;
 
@@ -114,6 +115,86 @@ impl StrPat {
     }
 }
 
+/// Many patterns of one item (`CommandLine|contains: [...]`, windash variants): any of them,
+/// checked at once. Exact members by hash, prefixes and substrings each by one
+/// Aho-Corasick search, suffixes by comparison, the rest as globs.
+#[derive(Clone, Debug)]
+pub struct StrSet {
+    pub cased: bool,
+    exact: hashbrown::HashSet<Box<[u8]>>,
+    /// Anchored at the start.
+    prefix: Option<AhoCorasick>,
+    suffix: Vec<Box<[u8]>>,
+    contains: Option<AhoCorasick>,
+    /// A `*` member: every value matches.
+    any: bool,
+    globs: Vec<StrPat>,
+    /// Each member's required literal, for the prefilter; `None` when a member has none.
+    pub literals: Option<Vec<Box<[u8]>>>,
+}
+
+/// Members from this many on are compiled into one [`StrSet`].
+pub const SET_MIN: usize = 4;
+
+impl StrSet {
+    /// Builds a set from patterns that share the `cased` flag.
+    pub fn new(pats: Vec<StrPat>, cased: bool) -> StrSet {
+        let literals: Option<Vec<Box<[u8]>>> = pats
+            .iter()
+            .map(|p| p.required_literal().map(Box::from))
+            .collect();
+        let mut set = StrSet {
+            cased,
+            exact: hashbrown::HashSet::new(),
+            prefix: None,
+            suffix: Vec::new(),
+            contains: None,
+            any: false,
+            globs: Vec::new(),
+            literals,
+        };
+        let (mut prefixes, mut needles) = (Vec::new(), Vec::new());
+        for p in pats {
+            match p.kind {
+                StrKind::Exact(b) => {
+                    set.exact.insert(b);
+                }
+                StrKind::Prefix(b) => prefixes.push(b),
+                StrKind::Suffix(b) => set.suffix.push(b),
+                StrKind::Contains(f) => needles.push(f.needle().to_vec()),
+                StrKind::Any => set.any = true,
+                StrKind::Glob(_) => set.globs.push(p),
+            }
+        }
+        if !prefixes.is_empty() {
+            set.prefix = Some(
+                AhoCorasick::builder()
+                    .start_kind(StartKind::Anchored)
+                    .build(&prefixes)
+                    .expect("literal patterns always build"),
+            );
+        }
+        if !needles.is_empty() {
+            set.contains = Some(AhoCorasick::new(&needles).expect("literal patterns always build"));
+        }
+        set
+    }
+
+    /// Tests `h` (lowercased unless the set is cased).
+    #[inline]
+    pub fn is_match(&self, h: &[u8]) -> bool {
+        self.any
+            || self.exact.contains(h)
+            || self.suffix.iter().any(|s| h.ends_with(s))
+            || self
+                .prefix
+                .as_ref()
+                .is_some_and(|ac| ac.is_match(Input::new(h).anchored(Anchored::Yes)))
+            || self.contains.as_ref().is_some_and(|ac| ac.is_match(h))
+            || self.globs.iter().any(|g| g.is_match(h))
+    }
+}
+
 /// Length of the UTF-8 character starting with byte `b` (1 for invalid bytes).
 #[inline]
 fn char_len(b: u8) -> usize {
@@ -174,6 +255,8 @@ pub fn glob(p: &[GlobPart], h: &[u8]) -> bool {
 #[derive(Clone, Debug)]
 pub enum Test {
     Str(StrPat),
+    /// Any of many patterns.
+    StrSet(Box<StrSet>),
     /// A plain YAML number: numeric equality, or the text equal (ASCII case-folded).
     Num(f64, Box<[u8]>),
     /// A plain YAML boolean: `true`/`false` as a boolean, text or 1/0.

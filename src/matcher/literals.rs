@@ -99,8 +99,18 @@ impl LiteralSet {
             let (offset, k) = (0..=l.len() - w)
                 .map(|i| (i, key(window(l, i, w), w)))
                 .min_by_key(|&(i, k)| {
+                    // First keep candidate lists short (every literal sharing an anchor is
+                    // compared whenever it occurs: `md5=` is in every Hashes value), then
+                    // prefer windows rare in text.
+                    let f = freq[&k];
+                    let shared = match f {
+                        0..=2 => 0,
+                        3..=8 => 1,
+                        9..=64 => 2,
+                        _ => 3,
+                    };
                     let text: u32 = l[i..i + w].iter().map(|&b| commonness(b)).sum();
-                    (text, freq[&k], std::cmp::Reverse(i))
+                    (shared, text, f, std::cmp::Reverse(i))
                 })
                 .expect("literal has a window");
             table.entry(k).or_default().push(Cand {

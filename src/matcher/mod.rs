@@ -31,7 +31,7 @@ use crate::sigma::condition::Cond;
 use crate::sigma::rule::{Item, Search};
 use crate::sigma::value::{SPart, SValue, SigmaString};
 use crate::sigma::{Logsource, Meta, Rule, RuleError};
-use leaf::{StrKind, StrPat, Test, parse_ip, parse_num};
+use leaf::{SET_MIN, StrKind, StrPat, StrSet, Test, parse_ip, parse_num};
 
 /// Index of a compiled rule in its [`RuleSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,7 +68,8 @@ pub struct CompiledRule {
     pub logsource: Logsource,
     pub path: Arc<str>,
     pub root: Node,
-    pub bucket: BucketId,
+    /// The route buckets the rule is in (several when it requires one of a few values).
+    pub buckets: Box<[BucketId]>,
     /// Prefiltered: only evaluated when one of its literals occurs.
     pub filtered: bool,
 }
@@ -160,7 +161,7 @@ impl RuleSet {
             }
         }
         let Compiler { leaves, .. } = c;
-        let required: Vec<Vec<(FieldId, Box<[u8]>)>> = compiled
+        let required: Vec<Vec<crate::router::Requirement>> = compiled
             .iter()
             .map(|(_, _, _, n, _)| mandatory_equalities(n, &leaves))
             .collect();
@@ -173,7 +174,7 @@ impl RuleSet {
             .zip(&needs_class)
             .map(|(route, need)| match (route, need) {
                 // A rule that needs an event logsource must not be reachable without it.
-                (Route::Value(..), Some(ls)) => Route::Class(ls.clone()),
+                (Route::Values(..), Some(ls)) => Route::Class(ls.clone()),
                 (r, _) => r,
             })
             .collect();
@@ -186,19 +187,21 @@ impl RuleSet {
         let prefilter = prefilter::Prefilter::build(&atoms, &buckets, router.bucket_count());
         let mut always = vec![Vec::new(); router.bucket_count()];
         let mut out = Vec::with_capacity(compiled.len());
-        for (i, ((meta, logsource, path, root, _), bucket)) in
+        for (i, ((meta, logsource, path, root, _), bs)) in
             compiled.into_iter().zip(buckets).enumerate()
         {
             let filtered = atoms[i].is_some();
             if !filtered {
-                always[bucket.0 as usize].push(RuleId(i as u32));
+                for b in &bs {
+                    always[b.0 as usize].push(RuleId(i as u32));
+                }
             }
             out.push(CompiledRule {
                 meta,
                 logsource,
                 path,
                 root,
-                bucket,
+                buckets: bs.into_boxed_slice(),
                 filtered,
             });
         }
@@ -273,7 +276,11 @@ impl RuleSet {
         let cands = &mut s.candidates;
         self.prefilter
             .scan(ev, buckets, rules.len(), &mut s.pf, &mut s.tmp, |r| {
-                if buckets.contains(&rules[r.0 as usize].bucket) {
+                if rules[r.0 as usize]
+                    .buckets
+                    .iter()
+                    .any(|b| buckets.contains(b))
+                {
                     cands.push(r);
                 }
             });
@@ -444,6 +451,11 @@ fn test_text_slot(
 ) -> bool {
     match t {
         Test::Str(p) if p.cased => p.is_match(text),
+        Test::StrSet(set) if set.cased => set.is_match(text),
+        Test::StrSet(set) => {
+            let h = s.lowered(slot, text);
+            set.is_match(h)
+        }
         Test::Str(p) => {
             if let StrKind::Any = p.kind {
                 return true;
@@ -515,6 +527,15 @@ impl Compiler<'_> {
             Some(f) => FieldSel::Field(self.table.intern(f)),
             None => FieldSel::Keyword,
         };
+        if !it.all {
+            if let Some(n) = self.string_set(sel, it)? {
+                return Ok(if it.negated {
+                    Node::Not(Box::new(n))
+                } else {
+                    n
+                });
+            }
+        }
         let mut kids = Vec::with_capacity(it.values.len());
         for v in &it.values {
             kids.push(self.value(sel, v).map_err(|p| p.near(it.key.clone()))?);
@@ -531,6 +552,59 @@ impl Compiler<'_> {
         } else {
             n
         })
+    }
+
+    /// An item whose values are all strings (variants included), at least [`SET_MIN`] of them
+    /// and of one case mode, becomes a single [`StrSet`] leaf.
+    fn string_set(
+        &mut self,
+        sel: FieldSel,
+        it: &Item,
+    ) -> Result<Option<Node>, crate::sigma::error::Problem> {
+        fn flat(v: &SValue, out: &mut Vec<(SigmaString, bool)>) -> bool {
+            match v {
+                SValue::Str { s, cased } => {
+                    out.push((s.clone(), *cased));
+                    true
+                }
+                SValue::Alt(vs) => vs.iter().all(|x| flat(x, out)),
+                _ => false,
+            }
+        }
+        if sel == FieldSel::Keyword {
+            return Ok(None);
+        }
+        let mut strs = Vec::new();
+        if !it.values.iter().all(|v| flat(v, &mut strs)) || strs.is_empty() {
+            return Ok(None);
+        }
+        let cased = strs[0].1;
+        if strs.iter().any(|(_, c)| *c != cased) {
+            return Ok(None);
+        }
+        let mut resolved = Vec::with_capacity(strs.len());
+        for (s, _) in &strs {
+            if s.has_placeholders() {
+                resolved.extend(
+                    resolve_placeholders(s, &self.opts.placeholders)
+                        .map_err(|p| p.near(it.key.clone()))?,
+                );
+            } else {
+                resolved.push(s.clone());
+            }
+        }
+        if resolved.len() < SET_MIN {
+            return Ok(None);
+        }
+        let key = format!("set|{cased}|{resolved:?}");
+        self.leaf(sel, key, |_| {
+            let pats = resolved
+                .iter()
+                .map(|s| StrPat::new(&s.parts, cased))
+                .collect();
+            Ok(Test::StrSet(Box::new(StrSet::new(pats, cased))))
+        })
+        .map(Some)
     }
 
     fn leaf(
@@ -734,30 +808,49 @@ fn simplify(n: Node) -> Node {
     }
 }
 
-/// The (field, folded value) equalities every match of `n` requires: exact strings and
-/// numbers reachable through ANDs only.
-fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<(FieldId, Box<[u8]>)> {
+/// What every match of `n` requires of single fields: exact strings and numbers reachable
+/// through ANDs only, and ORs of such equalities on one field (`EventID: [19, 20, 21]`),
+/// values folded.
+fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requirement> {
+    fn eq(n: &Node, leaves: &[LeafDef]) -> Option<(FieldId, Box<[u8]>)> {
+        let Node::Leaf(l) = n else { return None };
+        let d = &leaves[*l as usize];
+        match (d.field, &d.test) {
+            (
+                FieldSel::Field(f),
+                Test::Str(StrPat {
+                    kind: StrKind::Exact(p),
+                    ..
+                }),
+            ) if !p.is_empty() => Some((f, p.to_ascii_lowercase().into())),
+            (FieldSel::Field(f), Test::Num(_, t)) => Some((f, t.clone())),
+            _ => None,
+        }
+    }
     match n {
         Node::And(c) => c
             .iter()
             .flat_map(|x| mandatory_equalities(x, leaves))
             .collect(),
-        Node::Leaf(l) => {
-            let d = &leaves[*l as usize];
-            match (d.field, &d.test) {
-                (
-                    FieldSel::Field(f),
-                    Test::Str(StrPat {
-                        kind: StrKind::Exact(p),
-                        ..
-                    }),
-                ) if !p.is_empty() => {
-                    vec![(f, p.to_ascii_lowercase().into())]
+        Node::Or(c) => {
+            let mut field = None;
+            let mut values = Vec::new();
+            for x in c.iter() {
+                let Some((f, v)) = eq(x, leaves) else {
+                    return Vec::new();
+                };
+                if field.is_some_and(|g| g != f) {
+                    return Vec::new();
                 }
-                (FieldSel::Field(f), Test::Num(_, t)) => vec![(f, t.clone())],
-                _ => Vec::new(),
+                field = Some(f);
+                values.push(v);
             }
+            values.sort();
+            values.dedup();
+            field.map(|f| vec![(f, values)]).unwrap_or_default()
         }
-        _ => Vec::new(),
+        leaf => eq(leaf, leaves)
+            .map(|(f, v)| vec![(f, vec![v])])
+            .unwrap_or_default(),
     }
 }

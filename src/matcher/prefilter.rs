@@ -119,6 +119,12 @@ fn groups(n: &Node, leaves: &[LeafDef]) -> Option<Vec<Group>> {
             let d = &leaves[*l as usize];
             let lits: Vec<Box<[u8]>> = match &d.test {
                 Test::Str(p) => vec![p.required_literal()?.to_ascii_lowercase().into()],
+                Test::StrSet(set) => set
+                    .literals
+                    .as_ref()?
+                    .iter()
+                    .map(|l| l.to_ascii_lowercase().into())
+                    .collect(),
                 Test::Regex(r) => regex_literals(r.as_str())?,
                 _ => return None,
             };
@@ -274,7 +280,7 @@ impl Prefilter {
     /// Builds the searchers from each rule's groups (`None`: not prefiltered) and bucket.
     pub fn build(
         groups: &[Option<Vec<Group>>],
-        buckets: &[BucketId],
+        buckets: &[Vec<BucketId>],
         bucket_count: usize,
     ) -> Prefilter {
         use std::collections::BTreeMap;
@@ -293,7 +299,7 @@ impl Prefilter {
                     field_buckets
                         .entry(atom.field.key())
                         .or_default()
-                        .push(buckets[i]);
+                        .extend_from_slice(&buckets[i]);
                     by.entry(atom.field.key())
                         .or_insert_with(|| (atom.field, BTreeMap::new()))
                         .1

@@ -2,14 +2,15 @@
 //!
 //! Built when rules load, from what every compiled rule *requires*:
 //! - a mandatory equality on a routing field (`EventID: 1 AND Channel: ...`, as the shipped
-//!   Windows pipelines add them from the rule's logsource): the rule lives in the bucket of
-//!   that (field, value), so an event only meets rules whose required value it carries;
+//!   Windows pipelines add them from the rule's logsource), or a mandatory choice of a few
+//!   values (`EventID: [19, 20, 21]`): the rule lives in the bucket of each such (field,
+//!   value), so an event only meets rules whose required value it carries;
 //! - else a logsource the event itself must declare (inputs and extractors assign event
 //!   logsource classes): the rule lives in that class's bucket;
 //! - else (no logsource and no required value) the global bucket.
 //!
-//! Each rule sits in exactly one bucket. The routing field of a rule is, among the fields it
-//! requires equal to a constant, the one most rules require (so events need few lookups).
+//! Among a rule's requirements the router takes the most selective one: the one whose values
+//! the fewest rules share (`EventID: 4625` before `Channel: Security`).
 //! Values are compared ASCII-case-folded, as the rules' strings are.
 
 use hashbrown::{Equivalent, HashMap};
@@ -21,10 +22,17 @@ use crate::sigma::Logsource;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BucketId(pub u32);
 
+/// A field that must equal one of these (folded) values for a rule to match.
+pub type Requirement = (FieldId, Vec<Box<[u8]>>);
+
+/// Most values a requirement may list and still route (more would mean many buckets).
+pub const MAX_ROUTE_VALUES: usize = 8;
+
 /// Where one rule is routed, as decided at load time.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Route {
-    Value(FieldId, Box<[u8]>),
+    /// In the bucket of each value.
+    Values(FieldId, Vec<Box<[u8]>>),
     Class(Logsource),
     Global,
 }
@@ -63,36 +71,34 @@ pub struct Router {
     pub names: Vec<String>,
 }
 
-/// Picks each rule's route from its mandatory equalities and logsource.
+/// Picks each rule's route from its requirements and logsource.
 ///
-/// `required[i]` are rule i's (field, folded value) equalities; `logsource[i]` is `Some` when
-/// the rule needs the event to declare that logsource.
-pub fn choose_routes(
-    required: &[Vec<(FieldId, Box<[u8]>)>],
-    logsource: &[Option<Logsource>],
-) -> Vec<Route> {
-    let mut popularity: HashMap<FieldId, usize> = HashMap::new();
+/// `required[i]` are rule i's requirements; `logsource[i]` is `Some` when the rule needs the
+/// event to declare that logsource.
+pub fn choose_routes(required: &[Vec<Requirement>], logsource: &[Option<Logsource>]) -> Vec<Route> {
+    // How many rules require each (field, value): the size of its bucket if all chose it.
+    let mut count: HashMap<(FieldId, &[u8]), usize> = HashMap::new();
     for r in required {
-        let mut seen: Vec<FieldId> = r.iter().map(|(f, _)| *f).collect();
-        seen.sort();
-        seen.dedup();
-        for f in seen {
-            *popularity.entry(f).or_default() += 1;
+        for (f, vs) in r {
+            for v in vs {
+                *count.entry((*f, v)).or_default() += 1;
+            }
         }
     }
     required
         .iter()
         .zip(logsource)
         .map(|(req, ls)| {
-            let best = req.iter().max_by_key(|(f, v)| {
-                (
-                    popularity.get(f).copied().unwrap_or(0),
-                    std::cmp::Reverse(*f),
-                    v.len(),
-                )
-            });
+            // The most selective requirement: the fewest rules share its buckets.
+            let best = req
+                .iter()
+                .filter(|(_, v)| !v.is_empty() && v.len() <= MAX_ROUTE_VALUES)
+                .min_by_key(|(f, vs)| {
+                    let shared: usize = vs.iter().map(|v| count[&(*f, &**v)]).sum();
+                    (shared, vs.len(), *f)
+                });
             match (best, ls) {
-                (Some((f, v)), _) => Route::Value(*f, v.clone()),
+                (Some((f, v)), _) => Route::Values(*f, v.clone()),
                 (None, Some(ls)) => Route::Class(ls.clone()),
                 (None, None) => Route::Global,
             }
@@ -101,15 +107,15 @@ pub fn choose_routes(
 }
 
 impl Router {
-    /// Builds the index; returns it and each rule's bucket. `classes` are the event
+    /// Builds the index; returns it and each rule's buckets. `classes` are the event
     /// logsource classes inputs can assign (index = class id - 1; class 0 is "none").
-    pub fn build(routes: &[Route], classes: &[Logsource]) -> (Router, Vec<BucketId>) {
+    pub fn build(routes: &[Route], classes: &[Logsource]) -> (Router, Vec<Vec<BucketId>>) {
         let mut r = Router::default();
         let mut class_buckets: HashMap<Logsource, BucketId> = HashMap::new();
         let mut out = Vec::with_capacity(routes.len());
         for route in routes {
             let b = match route {
-                Route::Value(f, v) => {
+                Route::Values(f, vs) => {
                     let pos = match r.fields.iter().position(|x| x == f) {
                         Some(p) => p,
                         None => {
@@ -117,20 +123,26 @@ impl Router {
                             r.fields.len() - 1
                         }
                     } as u16;
-                    let next = BucketId(r.buckets as u32);
-                    let b = *r
-                        .by_value
-                        .entry(Key {
-                            pos,
-                            value: v.clone(),
-                        })
-                        .or_insert(next);
-                    if b == next {
-                        r.buckets += 1;
-                        r.names
-                            .push(format!("field#{}={}", f.0, String::from_utf8_lossy(v)));
+                    let mut bs = Vec::with_capacity(vs.len());
+                    for v in vs {
+                        let next = BucketId(r.buckets as u32);
+                        let b = *r
+                            .by_value
+                            .entry(Key {
+                                pos,
+                                value: v.clone(),
+                            })
+                            .or_insert(next);
+                        if b == next {
+                            r.buckets += 1;
+                            r.names
+                                .push(format!("field#{}={}", f.0, String::from_utf8_lossy(v)));
+                        }
+                        if !bs.contains(&b) {
+                            bs.push(b);
+                        }
                     }
-                    b
+                    bs
                 }
                 Route::Class(ls) => {
                     let next = BucketId(r.buckets as u32);
@@ -139,14 +151,14 @@ impl Router {
                         r.buckets += 1;
                         r.names.push(format!("logsource {ls}"));
                     }
-                    b
+                    vec![b]
                 }
-                Route::Global => *r.global.get_or_insert_with(|| {
+                Route::Global => vec![*r.global.get_or_insert_with(|| {
                     let b = BucketId(r.buckets as u32);
                     r.buckets += 1;
                     r.names.push("global".into());
                     b
-                }),
+                })],
             };
             out.push(b);
         }
