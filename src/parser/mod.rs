@@ -375,7 +375,9 @@ impl Parser {
             let t = match ev.get(f) {
                 Some(Value::Str(s)) => parse_time_value(s, &mut self.zone),
                 Some(Value::Int(i)) => crate::event::time::epoch_int(i),
-                Some(Value::UInt(u)) => i64::try_from(u).ok().and_then(crate::event::time::epoch_int),
+                Some(Value::UInt(u)) => i64::try_from(u)
+                    .ok()
+                    .and_then(crate::event::time::epoch_int),
                 Some(Value::Float(x)) => crate::event::time::epoch_number(x),
                 Some(Value::Time(t)) => Some(t),
                 _ => None,

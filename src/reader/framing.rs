@@ -179,6 +179,10 @@ impl Framer {
                         Framing::OctetCounted => true,
                         Framing::NewLine => false,
                     };
+                    // A framing error is counted when the fallback frame is complete, not
+                    // when it is first seen: an unterminated line is scanned again after the
+                    // next read, and must not be counted once per read.
+                    let mut framing_error = 0;
                     if try_octet {
                         match self.octet(buf, i, eof, out, stats) {
                             Octet::Done(next) => {
@@ -188,7 +192,7 @@ impl Framer {
                             Octet::NeedMore => return i,
                             Octet::NotOctet => {
                                 if self.cfg.framing == Framing::OctetCounted {
-                                    stats.framing_errors += 1;
+                                    framing_error = 1;
                                 }
                             }
                         }
@@ -197,6 +201,7 @@ impl Framer {
                     match memchr::memchr2(b'\n', 0, &buf[i..]) {
                         Some(p) => {
                             let end = i + p;
+                            stats.framing_errors += framing_error;
                             self.emit_line(buf, i, end, out, stats);
                             i = end + 1;
                         }
@@ -208,11 +213,13 @@ impl Framer {
                                 rest > max + 1 || (rest == max + 1 && buf[buf.len() - 1] != b'\r');
                             if oversize {
                                 // Oversize and still unterminated: keep/drop the head, skip the rest.
+                                stats.framing_errors += framing_error;
                                 self.oversize(i, max, out, stats);
                                 self.state = if eof { State::Start } else { State::SkipLine };
                                 return buf.len();
                             }
                             if eof {
+                                stats.framing_errors += framing_error;
                                 self.emit_line(buf, i, buf.len(), out, stats);
                                 return buf.len();
                             }
