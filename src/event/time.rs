@@ -55,9 +55,9 @@ impl Timestamp {
         push_num(out, (sod % 60) as u64, 2);
         if nanos != 0 {
             out.push(b'.');
-            if nanos % 1_000_000 == 0 {
+            if nanos.is_multiple_of(1_000_000) {
                 push_num(out, (nanos / 1_000_000) as u64, 3);
-            } else if nanos % 1_000 == 0 {
+            } else if nanos.is_multiple_of(1_000) {
                 push_num(out, (nanos / 1_000) as u64, 6);
             } else {
                 push_num(out, nanos as u64, 9);
@@ -193,10 +193,10 @@ impl Tz {
         if n.eq_ignore_ascii_case("local") {
             return Ok(Tz::Named(jiff::tz::TimeZone::system()));
         }
-        if let Some((off, used)) = parse_offset(n.as_bytes()) {
-            if used == n.len() {
-                return Ok(Tz::Fixed(off));
-            }
+        if let Some((off, used)) = parse_offset(n.as_bytes())
+            && used == n.len()
+        {
+            return Ok(Tz::Fixed(off));
         }
         jiff::tz::TimeZone::get(n)
             .map(Tz::Named)
@@ -234,10 +234,10 @@ impl ZoneResolver {
             Tz::Fixed(o) => *o,
             Tz::Named(tz) => {
                 let bucket = local.div_euclid(900);
-                if let Some((b, o)) = self.cache {
-                    if b == bucket {
-                        return o;
-                    }
+                if let Some((b, o)) = self.cache
+                    && b == bucket
+                {
+                    return o;
                 }
                 let o = named_offset(tz, c).unwrap_or(0);
                 self.cache = Some((bucket, o));

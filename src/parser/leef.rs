@@ -62,16 +62,16 @@ pub(crate) fn parse(
     while i < to {
         let end = memchr::memchr(delim, &raw[i..to]).map_or(to, |n| i + n);
         let pair = &raw[i..end];
-        if let Some(eq) = memchr::memchr(b'=', pair) {
-            if eq > 0 {
-                let vs = i + eq + 1;
-                ctx.put_raw_name(
-                    out,
-                    raw,
-                    &raw[i..i + eq],
-                    Repr::Str(Span::raw(vs, end - vs)),
-                );
-            }
+        if let Some(eq) = memchr::memchr(b'=', pair)
+            && eq > 0
+        {
+            let vs = i + eq + 1;
+            ctx.put_raw_name(
+                out,
+                raw,
+                &raw[i..i + eq],
+                Repr::Str(Span::raw(vs, end - vs)),
+            );
         }
         i = end + 1;
     }

@@ -326,18 +326,18 @@ impl Parser {
             }
         };
         out.format = format;
-        if let Some(m) = msg {
-            if self.cfg.parse_payload {
-                let body = &raw[m..];
-                if let Some(p) = detect_payload(body) {
-                    let skip = if body.starts_with(b"@cee:") {
-                        5 + body[5..].iter().take_while(|b| **b == b' ').count()
-                    } else {
-                        0
-                    };
-                    out.payload = Some(p);
-                    return self.parse_payload(raw, m + skip, p, out);
-                }
+        if let Some(m) = msg
+            && self.cfg.parse_payload
+        {
+            let body = &raw[m..];
+            if let Some(p) = detect_payload(body) {
+                let skip = if body.starts_with(b"@cee:") {
+                    5 + body[5..].iter().take_while(|b| **b == b' ').count()
+                } else {
+                    0
+                };
+                out.payload = Some(p);
+                return self.parse_payload(raw, m + skip, p, out);
             }
         }
         Ok(())

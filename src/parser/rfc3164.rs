@@ -277,24 +277,25 @@ pub fn parse(
     }
     // HOSTNAME, unless the first token is already the tag or the payload.
     let tok = token(&raw[i..]);
-    if !starts_payload(&raw[i..]) && !is_tag(tok) {
-        if i + tok.len() >= raw.len() || raw[i + tok.len()] == b' ' {
-            out.set(FieldId::HOSTNAME, Repr::Str(Span::raw(i, tok.len())));
-            i += tok.len();
-            while raw.get(i) == Some(&b' ') {
-                i += 1;
-            }
+    if !starts_payload(&raw[i..])
+        && !is_tag(tok)
+        && (i + tok.len() >= raw.len() || raw[i + tok.len()] == b' ')
+    {
+        out.set(FieldId::HOSTNAME, Repr::Str(Span::raw(i, tok.len())));
+        i += tok.len();
+        while raw.get(i) == Some(&b' ') {
+            i += 1;
         }
     }
     if i >= raw.len() {
         return Ok(None);
     }
-    if !starts_payload(&raw[i..]) {
-        if let Some(used) = parse_tag(raw, i, out) {
-            i += used;
-            if raw.get(i) == Some(&b' ') {
-                i += 1;
-            }
+    if !starts_payload(&raw[i..])
+        && let Some(used) = parse_tag(raw, i, out)
+    {
+        i += used;
+        if raw.get(i) == Some(&b' ') {
+            i += 1;
         }
     }
     out.set(FieldId::MESSAGE, Repr::Str(Span::raw(i, raw.len() - i)));

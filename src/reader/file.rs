@@ -41,12 +41,11 @@ impl FileSource {
     /// The reference time for year-less timestamps: the file's modification time (the log
     /// was written up to then), or now for stdin.
     pub fn reference_time(&self) -> Timestamp {
-        if let FileSource::Path(p) = self {
-            if let Ok(m) = std::fs::metadata(p).and_then(|m| m.modified()) {
-                if let Ok(d) = m.duration_since(std::time::UNIX_EPOCH) {
-                    return Timestamp(d.as_nanos() as i64);
-                }
-            }
+        if let FileSource::Path(p) = self
+            && let Ok(m) = std::fs::metadata(p).and_then(|m| m.modified())
+            && let Ok(d) = m.duration_since(std::time::UNIX_EPOCH)
+        {
+            return Timestamp(d.as_nanos() as i64);
         }
         Timestamp::now()
     }

@@ -190,7 +190,7 @@ impl Framer {
                                 continue;
                             }
                             Octet::NeedMore => return i,
-                            Octet::NotOctet => {
+                            Octet::NoLength => {
                                 if self.cfg.framing == Framing::OctetCounted {
                                     framing_error = 1;
                                 }
@@ -282,17 +282,17 @@ impl Framer {
             .take_while(|c| c.is_ascii_digit())
             .count();
         if digits == 0 || digits > MAX_LEN_DIGITS || buf[i] == b'0' {
-            return Octet::NotOctet;
+            return Octet::NoLength;
         }
         if i + digits == buf.len() {
             return if eof {
-                Octet::NotOctet
+                Octet::NoLength
             } else {
                 Octet::NeedMore
             };
         }
         if buf[i + digits] != b' ' {
-            return Octet::NotOctet;
+            return Octet::NoLength;
         }
         let len: usize = buf[i..i + digits]
             .iter()
@@ -342,7 +342,7 @@ impl Framer {
 enum Octet {
     Done(usize),
     NeedMore,
-    NotOctet,
+    NoLength,
 }
 
 /// Records a frame; empty frames are not frames.
