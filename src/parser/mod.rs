@@ -277,6 +277,11 @@ impl Parser {
                 // The header did not parse: the frame is kept whole, as message.
                 out.reset(self.table.len(), received);
                 out.set(FieldId::MESSAGE, Repr::Str(Span::raw(0, raw.len())));
+            } else if out.payload.is_none() {
+                // A JSON/CEF/LEEF/kv frame with no syslog header around it that did not
+                // parse: there is no MSG to fall back on, so keep the frame as message
+                // (found by fuzzing: invalid JSON lines became events with no field at all).
+                out.set(FieldId::MESSAGE, Repr::Str(Span::raw(0, raw.len())));
             }
             return Err(e);
         }

@@ -308,6 +308,13 @@ impl Framer {
                         return Octet::NeedMore;
                     }
                     let keep = max.min(avail);
+                    if keep == 0 {
+                        // The stream ended right after the length: nothing to keep, and an
+                        // empty frame is no frame (found by fuzzing).
+                        stats.truncated_at_eof += 1;
+                        self.state = State::SkipBytes(len);
+                        return Octet::Done(start);
+                    }
                     stats.oversize_truncated += 1;
                     stats.frames += 1;
                     out.push((start, start + keep));
