@@ -217,6 +217,46 @@ fn udp_stop_drains_socket() {
     assert_eq!(n, 200, "nothing should be lost on an idle loopback");
 }
 
+#[test]
+fn udp_queue_full_and_kernel_drops_are_counted() {
+    const SENT: usize = 500;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let metrics = Arc::new(InputMetrics::new("udp"));
+    let settings = UdpSettings {
+        // A tiny receive buffer (the kernel rounds it up) and one datagram per batch, with
+        // nobody consuming: the queue fills, batches are dropped, the socket overflows.
+        recv_buffer: 4096,
+        batch_bytes: 1,
+        ..udp_settings(1024, Oversize::Truncate)
+    };
+    let l = spawn_udp(settings, 0, metrics.clone(), tx, Pool::new(4)).unwrap();
+    let s = UdpSocket::bind(LOOPBACK).unwrap();
+    for i in 0..SENT {
+        s.send_to(format!("<13>burst {i:04}").as_bytes(), l.local)
+            .unwrap();
+    }
+    eventually("a queue-full drop", || {
+        metrics.udp_dropped_queue_full.get() > 0
+    });
+    let consumer = consumer(rx);
+    l.stop().unwrap();
+    let delivered = consumer.join().unwrap();
+    let (queue, kernel) = (
+        metrics.udp_dropped_queue_full.get() as usize,
+        metrics.udp_dropped_kernel.get() as usize,
+    );
+    assert!(
+        kernel > 0,
+        "the kernel dropped nothing: buffer not small enough?"
+    );
+    assert_eq!(
+        delivered.len() + queue + kernel,
+        SENT,
+        "every datagram is delivered or counted (delivered {}, queue {queue}, kernel {kernel})",
+        delivered.len()
+    );
+}
+
 // ---- TCP framing ---------------------------------------------------------------------------
 
 fn send_tcp(addr: SocketAddr, data: &[u8]) {

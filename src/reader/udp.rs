@@ -71,6 +71,8 @@ const MAX_BURST: usize = 4096;
 
 /// Runs the listener until `stop` is set and the waker is woken; then reads the socket dry
 /// (those datagrams were already received) and hands them on, waiting for queue space.
+/// `kernel_base` is the socket's kernel drop count read right after binding: reading it here
+/// instead would miss the drops of datagrams sent before this thread got to run.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     sock: StdUdp,
@@ -81,6 +83,7 @@ pub fn run(
     pool: Pool,
     stop: Arc<AtomicBool>,
     mut poll: Poll,
+    kernel_base: u64,
 ) -> io::Result<()> {
     let local = sock.local_addr()?;
     let mut sock = UdpSocket::from_std(sock);
@@ -89,7 +92,7 @@ pub fn run(
     let mut events = Events::with_capacity(16);
     let mut dgram = vec![0u8; 65_536];
     let mut batch = pool.get(s.batch_bytes);
-    let mut kernel_seen = kernel_drops(local).unwrap_or(0);
+    let mut kernel_seen = kernel_base;
     let mut last_proc = Instant::now();
     // mio is edge-triggered: after a burst cut short by `MAX_BURST` the socket still holds
     // data but no new event will say so, so the next poll must not wait.
