@@ -91,9 +91,26 @@ impl Corpus {
 fn rfc3164() -> Corpus {
     Corpus::build(|i, r| {
         let user = USERS[r.below(6) as usize];
-        let invalid = if r.below(2) == 0 { "invalid user " } else { "" };
+        let msg = match r.below(10) {
+            0..=6 => {
+                let invalid = if r.below(2) == 0 { "invalid user " } else { "" };
+                format!(
+                    "Failed password for {invalid}{user} from {} port {} ssh2",
+                    r.ip(),
+                    1024 + r.below(60000)
+                )
+            }
+            _ => format!(
+                "Accepted publickey for {user} from {} port {} ssh2: ED25519 SHA256:{:016x}{:016x}{:011x}",
+                r.ip(),
+                1024 + r.below(60000),
+                r.next(),
+                r.next(),
+                r.next() >> 20
+            ),
+        };
         format!(
-            "<38>{} {:2} {:02}:{:02}:{:02} bastion-{:02}.prod.example.net sshd[{}]: Failed password for {invalid}{user} from {} port {} ssh2",
+            "<38>{} {:2} {:02}:{:02}:{:02} bastion-{:02}.eu-central-1.example.net sshd[{}]: {msg}",
             MONTHS[i % 12],
             1 + r.below(28),
             r.below(24),
@@ -101,8 +118,6 @@ fn rfc3164() -> Corpus {
             r.below(60),
             r.below(40),
             1000 + r.below(60000),
-            r.ip(),
-            1024 + r.below(60000),
         )
     })
 }
@@ -132,9 +147,9 @@ fn windows_json() -> Corpus {
         format!(
             concat!(
                 "{{\"EventTime\":\"2024-03-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"Hostname\":\"WS{:04}.corp.example.com\",",
-                "\"Keywords\":-9218868437227405312,\"EventType\":\"AUDIT_FAILURE\",\"SeverityValue\":4,",
+                "\"EventType\":\"AUDIT_FAILURE\",\"SeverityValue\":4,",
                 "\"Severity\":\"ERROR\",\"EventID\":4625,\"SourceName\":\"Microsoft-Windows-Security-Auditing\",",
-                "\"ProviderGuid\":\"{{54849625-5478-4994-A5BA-3E3B0328C30D}}\",\"Version\":0,\"Task\":12544,",
+                "\"Version\":0,\"Task\":12544,",
                 "\"RecordNumber\":{},\"ProcessID\":{},\"ThreadID\":{},\"Channel\":\"Security\",",
                 "\"Message\":\"An account failed to log on.\",\"SubjectUserSid\":\"S-1-0-0\",",
                 "\"TargetUserName\":\"{}\",\"TargetDomainName\":\"CORP\",\"Status\":\"0xc000006d\",",

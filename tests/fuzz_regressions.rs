@@ -64,6 +64,9 @@ fn failed_bare_payloads_keep_the_frame() {
             InputFormat::Auto,
             b"CEF:0|Security|threatmanager|1.0|100|worm",
         ),
+        // Forced formats on frames without their marker used to panic (slice out of range).
+        (InputFormat::Cef, b"CC"),
+        (InputFormat::Leef, b"LL"),
     ] {
         invariants::check_parse(format, frame);
     }

@@ -337,6 +337,42 @@ fn tcp_oversize_counted() {
 }
 
 #[test]
+fn tcp_frames_up_to_max_through_the_smallest_buffer() {
+    const MAX: usize = 4096;
+    let mut settings = tcp_settings();
+    settings.framing.max_frame = MAX;
+    settings.conn_buffer = 0; // the reader raises it to the smallest that works
+    let mut h = tcp(settings, 4);
+    let mut expected = Vec::new();
+    let mut data = Vec::new();
+    let mut x: u64 = 0x1234_5678;
+    for i in 0..3000 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let len = 20 + (x >> 33) as usize % (MAX - 19);
+        let mut msg = format!("<13>frame {i:05} ").into_bytes();
+        msg.resize(len, b'a' + (i % 26) as u8);
+        if i % 3 == 0 {
+            data.extend_from_slice(&msg);
+            data.extend_from_slice(b"\r\n");
+        } else {
+            data.extend_from_slice(format!("{len} ").as_bytes());
+            data.extend_from_slice(&msg);
+        }
+        expected.push(msg);
+    }
+    let addr = h.addr();
+    let sender = std::thread::spawn(move || send_tcp(addr, &data));
+    let got = h.frames(expected.len());
+    sender.join().unwrap();
+    assert_eq!(got.len(), expected.len());
+    for (i, ((_, g), e)) in got.iter().zip(&expected).enumerate() {
+        assert!(g == e, "frame {i} differs");
+    }
+    assert_eq!(h.metrics.oversize_truncated.get(), 0);
+    h.stop();
+}
+
+#[test]
 fn tcp_many_connections_keep_order() {
     const CONNS: usize = 50;
     const PER: usize = 400;
