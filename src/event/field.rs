@@ -110,7 +110,7 @@ struct NameIndex {
 }
 
 impl NameIndex {
-    /// Hash of a name: its length and its first and last eight bytes.
+    /// Hash of a name: its length and its first and last (up to) eight bytes.
     #[inline]
     fn hash(name: &[u8]) -> usize {
         let n = name.len();
@@ -118,10 +118,20 @@ impl NameIndex {
             let first: [u8; 8] = name[..8].try_into().expect("8 bytes");
             let last: [u8; 8] = name[n - 8..].try_into().expect("8 bytes");
             (u64::from_le_bytes(first), u64::from_le_bytes(last))
+        } else if n >= 4 {
+            // Two overlapping loads, not a copy into a stack word: reading back a fresh
+            // copy stalls on store forwarding, and most JSON keys are this short.
+            let lo: [u8; 4] = name[..4].try_into().expect("4 bytes");
+            let hi: [u8; 4] = name[n - 4..].try_into().expect("4 bytes");
+            (
+                u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << 32,
+                0,
+            )
+        } else if n > 0 {
+            let w = u64::from(name[0]) | u64::from(name[n / 2]) << 8 | u64::from(name[n - 1]) << 16;
+            (w, 0)
         } else {
-            let mut w = [0u8; 8];
-            w[..n].copy_from_slice(name);
-            (u64::from_le_bytes(w), 0)
+            (0, 0)
         };
         let h = (a ^ b.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         (h ^ (h >> 29)) as usize
