@@ -96,23 +96,25 @@ impl Walker<'_, '_> {
             let Node::String(key) = nodes[i] else {
                 return end;
             };
-            self.ctx.name_buf.truncate(path);
-            if path > 0 {
+            if path == 0 {
+                // A top-level key is its own full name: used straight from the tape, and
+                // copied to `name_buf` only if its value is an object or array. Copying
+                // every key and reading the fresh copy back for the lookup stalled on store
+                // forwarding; that was a fifth of JSON parse time.
+                i = self.value(nodes, i + 1, 0, false, Some(key.as_bytes()));
+            } else {
+                self.ctx.name_buf.truncate(path);
                 self.ctx.name_buf.push(b'.');
+                self.ctx.name_buf.extend_from_slice(key.as_bytes());
+                let here = self.ctx.name_buf.len();
+                i = self.value(nodes, i + 1, here, false, None);
             }
-            self.ctx.name_buf.extend_from_slice(key.as_bytes());
-            let here = self.ctx.name_buf.len();
-            // A top-level key is its own full name: look it up in the tape, not in the copy
-            // just written to `name_buf` (reading freshly copied bytes back stalls on store
-            // forwarding; that lookup was a fifth of JSON parse time).
-            let direct = (path == 0).then_some(key.as_bytes());
-            i = self.value(nodes, i + 1, here, false, direct);
         }
         end
     }
 
-    /// Handles the value at `nodes[idx]` named `name_buf[..path]`; returns the next index.
-    /// `direct` is the full name when it is a slice of the tape (top-level keys).
+    /// Handles the value at `nodes[idx]` named `name_buf[..path]`, or `direct` when that is
+    /// given (a top-level key, a slice of the tape; `path` is then 0); returns the next index.
     fn value<'t>(
         &mut self,
         nodes: &[Node<'t>],
@@ -123,6 +125,7 @@ impl Walker<'_, '_> {
     ) -> usize {
         match nodes[idx] {
             Node::Object { count, .. } => {
+                let path = self.materialize(path, direct);
                 if self.wants_subtree(path) {
                     self.object(nodes, idx, path)
                 } else {
@@ -131,6 +134,7 @@ impl Walker<'_, '_> {
             }
             Node::Array { len, count } => {
                 let end = idx + count + 1;
+                let path = self.materialize(path, direct);
                 if !self.wants_subtree(path) && !self.wants_leaf(path) {
                     return end;
                 }
@@ -161,6 +165,19 @@ impl Walker<'_, '_> {
                 self.leaf(path, direct, r, in_array);
                 idx + 1
             }
+        }
+    }
+
+    /// Writes a `direct` name into `name_buf` for the walk below it; returns the path length.
+    #[inline]
+    fn materialize(&mut self, path: usize, direct: Option<&[u8]>) -> usize {
+        match direct {
+            Some(k) => {
+                self.ctx.name_buf.clear();
+                self.ctx.name_buf.extend_from_slice(k);
+                k.len()
+            }
+            None => path,
         }
     }
 
