@@ -116,12 +116,7 @@ pub fn run(
         }
         if last_proc.elapsed() >= Duration::from_secs(1) {
             last_proc = Instant::now();
-            if let Some(k) = kernel_drops(local)
-                && k > kernel_seen
-            {
-                metrics.udp_dropped_kernel.add(k - kernel_seen);
-                kernel_seen = k;
-            }
+            count_kernel_drops(local, &mut kernel_seen, &metrics);
         }
     }
     // Shutdown: what is in the socket buffer was received; deliver it (bounded, since
@@ -137,12 +132,18 @@ pub fn run(
             break;
         }
     }
-    if let Some(k) = kernel_drops(local)
-        && k > kernel_seen
-    {
-        metrics.udp_dropped_kernel.add(k - kernel_seen);
-    }
+    count_kernel_drops(local, &mut kernel_seen, &metrics);
     Ok(())
+}
+
+/// Adds the kernel drops since `seen` to the metrics.
+fn count_kernel_drops(local: SocketAddr, seen: &mut u64, metrics: &InputMetrics) {
+    if let Some(k) = kernel_drops(local)
+        && k > *seen
+    {
+        metrics.udp_dropped_kernel.add(k - *seen);
+        *seen = k;
+    }
 }
 
 /// Reads up to [`MAX_BURST`] datagrams into `batch`, handing it to `flush` whenever it holds
