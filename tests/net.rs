@@ -11,6 +11,8 @@
 //! | `tcp_backpressure_loses_nothing`       | queue of 1, slow consumer, 200k frames: all arrive, in order |
 //! | `tcp_stop_drains_*`                    | frames sent just before `stop()` are delivered       |
 //! | `udp_stop_drains_socket`               | datagrams queued in the socket at `stop()` are delivered |
+//! | `udp_queue_full_and_kernel_drops_are_counted` | queue of 1, nobody consuming: delivered + queue-full + kernel drops = sent |
+//! | `tcp_frames_up_to_max_through_the_smallest_buffer` | 3000 frames up to `max_frame`, both framings, minimal connection buffer |
 //! | `tls_*`                                | RFC 5425 with rcgen certificates; client auth none/optional/required |
 //! | `binary_parse_listen_*`                | `kuzet parse --listen tcp://… --count N` prints the events |
 
