@@ -10,7 +10,7 @@
 //! The table is immutable once built and shared behind an `Arc`; it does not live on the
 //! per-event path except for lookups.
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashSet;
 
 /// Dense id of an interned field name. Index into per-event lookup tables.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -90,8 +90,87 @@ pub enum FieldMode {
 #[derive(Clone, Debug)]
 pub struct FieldTable {
     names: Vec<Box<str>>,
-    map: HashMap<Box<[u8]>, FieldId>,
+    /// Name → id, built while names are interned (load time) and only read on the hot path.
+    index: NameIndex,
     prefixes: HashSet<Box<[u8]>>,
+}
+
+/// Open-addressing table from name to id, specialised for [`FieldTable::get`]: parsers look
+/// up every JSON key and SD param they meet, most of them not interned, and a general
+/// `HashMap<Box<[u8]>, _>` spent a quarter of JSON parse time hashing them. Here the hash
+/// reads two unaligned words and the table is kept at most a quarter full, so an unknown
+/// name usually ends at an empty slot after one probe.
+///
+/// Invariants: `slots.len()` is a power of two and at least 4 × the number of names;
+/// a slot holds `id + 1` (0 = empty); every interned id sits in the probe sequence of its
+/// name's hash before any empty slot.
+#[derive(Clone, Debug)]
+struct NameIndex {
+    slots: Vec<u32>,
+}
+
+impl NameIndex {
+    /// Hash of a name: its length and its first and last (up to) eight bytes.
+    #[inline]
+    fn hash(name: &[u8]) -> usize {
+        let n = name.len();
+        let (a, b) = if n >= 8 {
+            let first: [u8; 8] = name[..8].try_into().expect("8 bytes");
+            let last: [u8; 8] = name[n - 8..].try_into().expect("8 bytes");
+            (u64::from_le_bytes(first), u64::from_le_bytes(last))
+        } else if n >= 4 {
+            // Two overlapping loads, not a copy into a stack word: reading back a fresh
+            // copy stalls on store forwarding, and most JSON keys are this short.
+            let lo: [u8; 4] = name[..4].try_into().expect("4 bytes");
+            let hi: [u8; 4] = name[n - 4..].try_into().expect("4 bytes");
+            (
+                u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << 32,
+                0,
+            )
+        } else if n > 0 {
+            let w = u64::from(name[0]) | u64::from(name[n / 2]) << 8 | u64::from(name[n - 1]) << 16;
+            (w, 0)
+        } else {
+            (0, 0)
+        };
+        let h = (a ^ b.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h ^ (h >> 29)) as usize
+    }
+
+    #[inline]
+    fn get(&self, names: &[Box<str>], name: &[u8]) -> Option<FieldId> {
+        let mask = self.slots.len() - 1;
+        let mut i = Self::hash(name) & mask;
+        loop {
+            match self.slots[i] {
+                0 => return None,
+                s if names[s as usize - 1].as_bytes() == name => return Some(FieldId(s - 1)),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Adds `id`, whose name is `names[id]`; grows (rebuilding) to keep the load ≤ 1/4.
+    fn insert(&mut self, names: &[Box<str>], id: FieldId) {
+        if names.len() * 4 > self.slots.len() {
+            self.slots = vec![0; (names.len() * 4).next_power_of_two()];
+            for i in 0..names.len() as u32 {
+                if i != id.0 {
+                    self.place(names, i);
+                }
+            }
+        }
+        self.place(names, id.0);
+    }
+
+    fn place(&mut self, names: &[Box<str>], id: u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = Self::hash(names[id as usize].as_bytes()) & mask;
+        while self.slots[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = id + 1;
+    }
 }
 
 impl Default for FieldTable {
@@ -105,7 +184,9 @@ impl FieldTable {
     pub fn new() -> FieldTable {
         let mut t = FieldTable {
             names: Vec::new(),
-            map: HashMap::new(),
+            index: NameIndex {
+                slots: vec![0; 128],
+            },
             prefixes: HashSet::new(),
         };
         for name in WELL_KNOWN {
@@ -116,12 +197,12 @@ impl FieldTable {
 
     /// Returns the id of `name`, interning it if it is new.
     pub fn intern(&mut self, name: &str) -> FieldId {
-        if let Some(&id) = self.map.get(name.as_bytes()) {
+        if let Some(id) = self.get(name.as_bytes()) {
             return id;
         }
         let id = FieldId(u32::try_from(self.names.len()).expect("fewer than 2^32 field names"));
         self.names.push(name.into());
-        self.map.insert(name.as_bytes().into(), id);
+        self.index.insert(&self.names, id);
         let bytes = name.as_bytes();
         for (i, &b) in bytes.iter().enumerate() {
             if b == b'.' && i > 0 {
@@ -134,7 +215,7 @@ impl FieldTable {
     /// The id of `name`, if interned.
     #[inline]
     pub fn get(&self, name: &[u8]) -> Option<FieldId> {
-        self.map.get(name).copied()
+        self.index.get(&self.names, name)
     }
 
     /// True when some interned name starts with `prefix` followed by a `.`.
@@ -192,5 +273,25 @@ mod tests {
         assert!(t.has_prefix(b"Event.System"));
         assert!(!t.has_prefix(b"Event.System.EventID"));
         assert!(!t.has_prefix(b"Even"));
+    }
+
+    #[test]
+    fn index_finds_every_interned_name_across_growth() {
+        let mut t = FieldTable::new();
+        let names: Vec<String> = (0..2000)
+            .map(|i| format!("f{i}.x{}", "y".repeat(i % 70)))
+            .collect();
+        for n in &names {
+            t.intern(n);
+        }
+        t.intern("");
+        t.intern("a");
+        for n in names.iter().map(String::as_str).chain(["", "a"]) {
+            assert!(
+                t.get(n.as_bytes()).is_some(),
+                "{n:?} hidden by the prefilter"
+            );
+        }
+        assert_eq!(t.get(b"never interned"), None);
     }
 }

@@ -28,8 +28,14 @@ pub(crate) fn parse(
     ctx: &mut Ctx<'_>,
     out: &mut EventBuf,
 ) -> Result<(), ParseError> {
+    // A frame forced to CEF (`--format cef`) need not start with the marker: checked here,
+    // not assumed (found by fuzzing: a 2-byte frame panicked).
     if !raw[at..].starts_with(b"CEF:") {
-        return Err(ParseError::new(ParseErrorKind::Cef, at, "no CEF: prefix"));
+        return Err(ParseError::new(
+            ParseErrorKind::Cef,
+            at,
+            "CEF record must start with \"CEF:\"",
+        ));
     }
     let mut start = at + 4;
     while raw.get(start) == Some(&b' ') {

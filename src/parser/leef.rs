@@ -22,8 +22,10 @@ pub(crate) fn parse(
     out: &mut EventBuf,
 ) -> Result<(), ParseError> {
     let err = |reason| ParseError::new(ParseErrorKind::Leef, at, reason);
+    // Checked, not assumed: a frame forced to LEEF need not start with the marker (found by
+    // fuzzing: a 2-byte frame panicked).
     if !raw[at..].starts_with(b"LEEF:") {
-        return Err(err("no LEEF: prefix"));
+        return Err(err("LEEF record must start with \"LEEF:\""));
     }
     let start = at + 5;
     let b = &raw[start..];

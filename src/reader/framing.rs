@@ -179,6 +179,10 @@ impl Framer {
                         Framing::OctetCounted => true,
                         Framing::NewLine => false,
                     };
+                    // A framing error is counted when the fallback frame is complete, not
+                    // when it is first seen: an unterminated line is scanned again after the
+                    // next read, and must not be counted once per read.
+                    let mut framing_error = 0;
                     if try_octet {
                         match self.octet(buf, i, eof, out, stats) {
                             Octet::Done(next) => {
@@ -186,9 +190,9 @@ impl Framer {
                                 continue;
                             }
                             Octet::NeedMore => return i,
-                            Octet::NotOctet => {
+                            Octet::NoLength => {
                                 if self.cfg.framing == Framing::OctetCounted {
-                                    stats.framing_errors += 1;
+                                    framing_error = 1;
                                 }
                             }
                         }
@@ -197,6 +201,7 @@ impl Framer {
                     match memchr::memchr2(b'\n', 0, &buf[i..]) {
                         Some(p) => {
                             let end = i + p;
+                            stats.framing_errors += framing_error;
                             self.emit_line(buf, i, end, out, stats);
                             i = end + 1;
                         }
@@ -208,11 +213,13 @@ impl Framer {
                                 rest > max + 1 || (rest == max + 1 && buf[buf.len() - 1] != b'\r');
                             if oversize {
                                 // Oversize and still unterminated: keep/drop the head, skip the rest.
+                                stats.framing_errors += framing_error;
                                 self.oversize(i, max, out, stats);
                                 self.state = if eof { State::Start } else { State::SkipLine };
                                 return buf.len();
                             }
                             if eof {
+                                stats.framing_errors += framing_error;
                                 self.emit_line(buf, i, buf.len(), out, stats);
                                 return buf.len();
                             }
@@ -275,17 +282,17 @@ impl Framer {
             .take_while(|c| c.is_ascii_digit())
             .count();
         if digits == 0 || digits > MAX_LEN_DIGITS || buf[i] == b'0' {
-            return Octet::NotOctet;
+            return Octet::NoLength;
         }
         if i + digits == buf.len() {
             return if eof {
-                Octet::NotOctet
+                Octet::NoLength
             } else {
                 Octet::NeedMore
             };
         }
         if buf[i + digits] != b' ' {
-            return Octet::NotOctet;
+            return Octet::NoLength;
         }
         let len: usize = buf[i..i + digits]
             .iter()
@@ -301,6 +308,13 @@ impl Framer {
                         return Octet::NeedMore;
                     }
                     let keep = max.min(avail);
+                    if keep == 0 {
+                        // The stream ended right after the length: nothing to keep, and an
+                        // empty frame is no frame (found by fuzzing).
+                        stats.truncated_at_eof += 1;
+                        self.state = State::SkipBytes(len);
+                        return Octet::Done(start);
+                    }
                     stats.oversize_truncated += 1;
                     stats.frames += 1;
                     out.push((start, start + keep));
@@ -338,7 +352,7 @@ impl Framer {
 enum Octet {
     Done(usize),
     NeedMore,
-    NotOctet,
+    NoLength,
 }
 
 /// Records a frame; empty frames are not frames.

@@ -228,13 +228,26 @@ pub fn spawn_udp(
 ) -> std::io::Result<Listener> {
     let sock = udp::bind(&settings)?;
     let local = sock.local_addr()?;
+    let kernel_base = udp::kernel_drops(local).unwrap_or(0);
     let poll = mio::Poll::new()?;
     let waker = udp::waker(&poll)?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let st = stop.clone();
     let thread = std::thread::Builder::new()
         .name(format!("kuzet-udp-{local}"))
-        .spawn(move || udp::run(sock, &settings, input, metrics, out, pool, st, poll))?;
+        .spawn(move || {
+            udp::run(
+                sock,
+                &settings,
+                input,
+                metrics,
+                out,
+                pool,
+                st,
+                poll,
+                kernel_base,
+            )
+        })?;
     Ok(Listener {
         local,
         stop,

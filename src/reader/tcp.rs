@@ -12,9 +12,10 @@
 //! Bounds: `max_connections` (further connections are accepted and closed at once, counted),
 //! `conn_buffer` per connection, `max_frame` per frame (see `framing.rs`).
 //!
-//! Shutdown: when `stop` is set, new connections are refused, every connection's socket is
-//! read until empty (that data was acknowledged to the sender), the tails are framed as final
-//! frames and everything is handed on, waiting for queue space, before the thread exits.
+//! Shutdown: when `stop` is set, the connections waiting in the listen backlog are accepted
+//! (the kernel acknowledged their data), then every connection's socket is read until empty,
+//! the tails are framed as final frames and everything is handed on, waiting for queue
+//! space, before the thread exits.
 //!
 //! TLS (RFC 5425) connections run rustls over the same socket; their plaintext is framed the
 //! same way (RFC 5425 mandates octet counting; the per-frame detection accepts both).
@@ -181,7 +182,7 @@ impl TcpReader {
                 self.service(idx, &poll, &mut blocked);
             }
         }
-        self.drain(&poll)
+        self.drain(&listener, &poll)
     }
 
     fn accept(&mut self, listener: &TcpListener, poll: &Poll) -> io::Result<()> {
@@ -213,8 +214,16 @@ impl TcpReader {
                     } else {
                         Interest::READABLE
                     };
-                    poll.registry()
-                        .register(&mut stream, Token(FIRST_CONN + idx), interest)?;
+                    if poll
+                        .registry()
+                        .register(&mut stream, Token(FIRST_CONN + idx), interest)
+                        .is_err()
+                    {
+                        // Out of epoll resources: lose this connection, not the listener.
+                        self.metrics.read_errors.inc();
+                        self.free.push(idx);
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     self.conns[idx] = Some(Conn {
                         stream,
@@ -254,14 +263,29 @@ impl TcpReader {
                 blocked.push(idx);
             }
             Pump::Close => {
-                let _ = poll.registry().deregister(&mut c.stream);
-                self.metrics.absorb(&mut c.stats);
-                self.pool.put(c.buf);
+                self.close(c, poll);
                 self.free.push(idx);
-                self.open -= 1;
-                self.metrics.connections_open.dec();
             }
         }
+    }
+
+    /// Ends a connection: a TLS peer is told with `close_notify` (RFC 8446 §6.1: each side
+    /// sends one before closing its write side; clients treat its absence as truncation).
+    fn close(&mut self, mut c: Conn, poll: &Poll) {
+        if let Some(tls) = c.tls.as_mut() {
+            tls.send_close_notify();
+            // Best effort: the socket is non-blocking and the peer may be gone.
+            while tls.wants_write() {
+                if tls.write_tls(&mut c.stream).is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = poll.registry().deregister(&mut c.stream);
+        self.metrics.absorb(&mut c.stats);
+        self.pool.put(c.buf);
+        self.open -= 1;
+        self.metrics.connections_open.dec();
     }
 
     /// Reads, frames and forwards until the socket is empty, the queue is full, or EOF.
@@ -357,7 +381,11 @@ impl TcpReader {
     }
 
     /// Shutdown: read every connection dry, frame the tails, hand everything on.
-    fn drain(mut self, poll: &Poll) -> io::Result<()> {
+    ///
+    /// Connections still in the listen backlog are taken too: the kernel completed their
+    /// handshake and acknowledged their data, so the sender believes it delivered.
+    fn drain(mut self, listener: &TcpListener, poll: &Poll) -> io::Result<()> {
+        self.accept(listener, poll)?;
         for idx in 0..self.conns.len() {
             let Some(mut c) = self.conns[idx].take() else {
                 continue;
@@ -374,9 +402,7 @@ impl TcpReader {
                     }
                 }
             }
-            let _ = poll.registry().deregister(&mut c.stream);
-            self.metrics.absorb(&mut c.stats);
-            self.metrics.connections_open.dec();
+            self.close(c, poll);
         }
         Ok(())
     }

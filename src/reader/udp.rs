@@ -5,6 +5,7 @@
 //! on as one batch. Nothing blocks the socket for long: when the downstream queue stays full
 //! the batch is dropped and its datagrams counted (`udp_dropped_queue_full`); datagrams the
 //! kernel dropped are read from `/proc/net/udp{,6}` once a second (`udp_dropped_kernel`).
+//! On stop, the datagrams already in the socket buffer are read and delivered.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket as StdUdp};
@@ -64,8 +65,14 @@ pub fn bind(s: &UdpSettings) -> io::Result<StdUdp> {
 const WAKE: Token = Token(0);
 const SOCK: Token = Token(1);
 
-/// Runs the listener until `stop` is set and the waker is woken.
-// Eight arguments: left as written for the reader's owner to fold into a context struct.
+/// Most datagrams read in one burst before the batch is handed on and `stop` looked at, so
+/// a sender that never lets the socket run empty cannot starve shutdown.
+const MAX_BURST: usize = 4096;
+
+/// Runs the listener until `stop` is set and the waker is woken; then reads the socket dry
+/// (those datagrams were already received) and hands them on, waiting for queue space.
+/// `kernel_base` is the socket's kernel drop count read right after binding: reading it here
+/// instead would miss the drops of datagrams sent before this thread got to run.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     sock: StdUdp,
@@ -76,6 +83,7 @@ pub fn run(
     pool: Pool,
     stop: Arc<AtomicBool>,
     mut poll: Poll,
+    kernel_base: u64,
 ) -> io::Result<()> {
     let local = sock.local_addr()?;
     let mut sock = UdpSocket::from_std(sock);
@@ -84,71 +92,118 @@ pub fn run(
     let mut events = Events::with_capacity(16);
     let mut dgram = vec![0u8; 65_536];
     let mut batch = pool.get(s.batch_bytes);
-    let kernel_base = kernel_drops(local).unwrap_or(0);
     let mut kernel_seen = kernel_base;
     let mut last_proc = Instant::now();
+    // mio is edge-triggered: after a burst cut short by `MAX_BURST` the socket still holds
+    // data but no new event will say so, so the next poll must not wait.
+    let mut more = true;
     while !stop.load(Ordering::Relaxed) {
-        poll.poll(&mut events, Some(Duration::from_millis(250)))?;
-        loop {
-            match sock.recv_from(&mut dgram) {
-                Ok((n, _peer)) => {
-                    metrics.bytes.add(n as u64);
-                    let mut d = &dgram[..n];
-                    while let [rest @ .., b'\n' | b'\r' | 0] = d {
-                        d = rest;
-                    }
-                    if d.is_empty() {
-                        continue;
-                    }
-                    if d.len() > s.max_frame {
-                        match s.oversize {
-                            Oversize::Truncate => {
-                                metrics.oversize_truncated.inc();
-                                d = &d[..s.max_frame];
-                            }
-                            Oversize::Drop => {
-                                metrics.oversize_dropped.inc();
-                                continue;
-                            }
-                        }
-                    }
-                    if batch.frames.is_empty() {
-                        batch.received = Timestamp::now();
-                    }
-                    let start = batch.data.len() as u32;
-                    batch.data.extend_from_slice(d);
-                    batch.frames.push((start, batch.data.len() as u32));
-                    metrics.frames.inc();
-                    if batch.data.len() >= s.batch_bytes {
-                        batch = send(batch, input, &out, &pool, &metrics, s.batch_bytes)?;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    metrics.read_errors.inc();
-                    break;
-                }
-            }
+        let timeout = if more {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(250)
+        };
+        match poll.poll(&mut events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
+        more = burst(&sock, &mut dgram, s, &metrics, &mut batch, |b| {
+            send(b, input, &out, &pool, &metrics, s.batch_bytes, false)
+        })?;
         if !batch.frames.is_empty() {
-            batch = send(batch, input, &out, &pool, &metrics, s.batch_bytes)?;
+            batch = send(batch, input, &out, &pool, &metrics, s.batch_bytes, false)?;
         }
         if last_proc.elapsed() >= Duration::from_secs(1) {
             last_proc = Instant::now();
-            if let Some(k) = kernel_drops(local)
-                && k > kernel_seen
-            {
-                metrics.udp_dropped_kernel.add(k - kernel_seen);
-                kernel_seen = k;
-            }
+            count_kernel_drops(local, &mut kernel_seen, &metrics);
         }
     }
+    // Shutdown: what is in the socket buffer was received; deliver it (bounded, since
+    // senders may keep sending while we drain).
+    for _ in 0..64 {
+        let more = burst(&sock, &mut dgram, s, &metrics, &mut batch, |b| {
+            send(b, input, &out, &pool, &metrics, s.batch_bytes, true)
+        })?;
+        if !batch.frames.is_empty() {
+            batch = send(batch, input, &out, &pool, &metrics, s.batch_bytes, true)?;
+        }
+        if !more {
+            break;
+        }
+    }
+    count_kernel_drops(local, &mut kernel_seen, &metrics);
     Ok(())
 }
 
+/// Adds the kernel drops since `seen` to the metrics.
+fn count_kernel_drops(local: SocketAddr, seen: &mut u64, metrics: &InputMetrics) {
+    if let Some(k) = kernel_drops(local)
+        && k > *seen
+    {
+        metrics.udp_dropped_kernel.add(k - *seen);
+        *seen = k;
+    }
+}
+
+/// Reads up to [`MAX_BURST`] datagrams into `batch`, handing it to `flush` whenever it holds
+/// `batch_bytes`. Returns true when the burst limit, not an empty socket, ended it.
+fn burst(
+    sock: &UdpSocket,
+    dgram: &mut [u8],
+    s: &UdpSettings,
+    metrics: &InputMetrics,
+    batch: &mut Batch,
+    mut flush: impl FnMut(Batch) -> io::Result<Batch>,
+) -> io::Result<bool> {
+    for _ in 0..MAX_BURST {
+        match sock.recv_from(dgram) {
+            Ok((n, _peer)) => {
+                metrics.bytes.add(n as u64);
+                let mut d = &dgram[..n];
+                while let [rest @ .., b'\n' | b'\r' | 0] = d {
+                    d = rest;
+                }
+                if d.is_empty() {
+                    continue;
+                }
+                if d.len() > s.max_frame {
+                    match s.oversize {
+                        Oversize::Truncate => {
+                            metrics.oversize_truncated.inc();
+                            d = &d[..s.max_frame];
+                        }
+                        Oversize::Drop => {
+                            metrics.oversize_dropped.inc();
+                            continue;
+                        }
+                    }
+                }
+                if batch.frames.is_empty() {
+                    batch.received = Timestamp::now();
+                }
+                let start = batch.data.len() as u32;
+                batch.data.extend_from_slice(d);
+                batch.frames.push((start, batch.data.len() as u32));
+                metrics.frames.inc();
+                if batch.data.len() >= s.batch_bytes {
+                    *batch = flush(std::mem::take(batch))?;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                metrics.read_errors.inc();
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// Sends a batch on, waiting briefly when the queue is full, dropping (and counting) it when
-/// the queue stays full. Returns the next batch to fill.
+/// the queue stays full; with `wait` (shutdown) waiting as long as it takes. Returns the
+/// next batch to fill.
 fn send(
     mut batch: Batch,
     input: u16,
@@ -156,8 +211,15 @@ fn send(
     pool: &Pool,
     metrics: &InputMetrics,
     cap: usize,
+    wait: bool,
 ) -> io::Result<Batch> {
     batch.input = input;
+    if wait {
+        return match out.send(batch) {
+            Ok(()) => Ok(pool.get(cap)),
+            Err(_) => Err(io::Error::other("pipeline closed")),
+        };
+    }
     let batch = match out.try_send(batch) {
         Ok(()) => return Ok(pool.get(cap)),
         Err(TrySendError::Full(b)) => b,

@@ -1,0 +1,9 @@
+//! Fuzzes the parser with the input format forced to `Rfc3164`; see `kuzet_fuzz::check_parse`.
+#![no_main]
+
+use kuzet::parser::InputFormat;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    kuzet_fuzz::check_parse(InputFormat::Rfc3164, data);
+});
