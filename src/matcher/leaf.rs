@@ -19,7 +19,7 @@ pub enum StrKind {
     Exact(Box<[u8]>),
     Prefix(Box<[u8]>),
     Suffix(Box<[u8]>),
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     /// `*` alone: any value, including the empty string.
     Any,
     /// Anything else: literal segments, `*` and `?`.
@@ -58,7 +58,7 @@ impl StrPat {
             [SPart::Lit(l), SPart::Any] => StrKind::Prefix(fold(l)),
             [SPart::Any, SPart::Lit(l)] => StrKind::Suffix(fold(l)),
             [SPart::Any, SPart::Lit(l), SPart::Any] => {
-                StrKind::Contains(memmem::Finder::new(&fold(l)).into_owned())
+                StrKind::Contains(Box::new(memmem::Finder::new(&fold(l)).into_owned()))
             }
             _ => {
                 let mut g: Vec<GlobPart> = Vec::new();

@@ -139,7 +139,9 @@ impl RuleSet {
             opts,
         };
         let mut errors = Vec::new();
-        let mut compiled: Vec<(Arc<Meta>, Logsource, Arc<str>, Node, bool)> = Vec::new();
+        // (meta, logsource, path, condition, logsource expressed as conditions)
+        type Compiled = (Arc<Meta>, Logsource, Arc<str>, Node, bool);
+        let mut compiled: Vec<Compiled> = Vec::new();
         for r in rules {
             match c.rule(r) {
                 Ok(node) => compiled.push((
@@ -527,14 +529,14 @@ impl Compiler<'_> {
             Some(f) => FieldSel::Field(self.table.intern(f)),
             None => FieldSel::Keyword,
         };
-        if !it.all {
-            if let Some(n) = self.string_set(sel, it)? {
-                return Ok(if it.negated {
-                    Node::Not(Box::new(n))
-                } else {
-                    n
-                });
-            }
+        if !it.all
+            && let Some(n) = self.string_set(sel, it)?
+        {
+            return Ok(if it.negated {
+                Node::Not(Box::new(n))
+            } else {
+                n
+            });
         }
         let mut kids = Vec::with_capacity(it.values.len());
         for v in &it.values {

@@ -14,6 +14,7 @@
 //!   matched, its group is satisfied), and only if every child has groups;
 //! - NOT, numbers, booleans, `cidr`, comparisons, `exists`, `null` and `fieldref` give no
 //!   groups: such leaves can match without any literal present.
+//!
 //! [`select`] then keeps a subset of each rule's groups (any subset is still necessary).
 //! Scanning is case-insensitive even for `cased` patterns (a superset), and every value a
 //! leaf can test is scanned (numbers as their text, every element of an array). A rule is
@@ -57,7 +58,7 @@ pub const MIN_LITERAL: usize = 3;
 
 /// Bytes seldom seen in log text: non-ASCII, control characters, unusual punctuation.
 pub fn rare_in_text(b: u8) -> bool {
-    b >= 0x80 || b < 0x20 || b"~^|%${}<>'`;@#!&*+=[]?\"".contains(&b)
+    !(0x20..0x80).contains(&b) || b"~^|%${}<>'`;@#!&*+=[]?\"".contains(&b)
 }
 
 /// A literal selective enough to prefilter on.
@@ -285,7 +286,8 @@ impl Prefilter {
     ) -> Prefilter {
         use std::collections::BTreeMap;
         // field → literal → hits
-        let mut by: BTreeMap<u64, (FieldSel, BTreeMap<Box<[u8]>, Vec<Hit>>)> = BTreeMap::new();
+        type ByLiteral = BTreeMap<Box<[u8]>, Vec<Hit>>;
+        let mut by: BTreeMap<u64, (FieldSel, ByLiteral)> = BTreeMap::new();
         let mut field_buckets: BTreeMap<u64, Vec<BucketId>> = BTreeMap::new();
         for (i, gs) in groups.iter().enumerate() {
             let Some(gs) = gs else { continue };
@@ -402,11 +404,11 @@ impl Prefilter {
             };
             report(&self.fields[i], text, s, &mut hit);
         }
-        if let Some(k) = self.keyword {
-            if wanted(s, k as usize) {
-                let text = ev.message().unwrap_or(ev.raw());
-                report(&self.fields[k as usize], text, s, &mut hit);
-            }
+        if let Some(k) = self.keyword
+            && wanted(s, k as usize)
+        {
+            let text = ev.message().unwrap_or(ev.raw());
+            report(&self.fields[k as usize], text, s, &mut hit);
         }
         s.reset();
     }

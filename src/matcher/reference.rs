@@ -142,7 +142,7 @@ fn value_matches(
             Some(Value::Str(s)) => s.is_empty(),
             _ => false,
         },
-        SValue::Exists(b) => !vals.is_empty() == *b,
+        SValue::Exists(b) => vals.is_empty() != *b,
         _ => vals
             .iter()
             .any(|v| !matches!(v, Value::Null) && one(sv, v, ev, t)),

@@ -194,10 +194,10 @@ impl Router {
         if let Some(g) = self.global {
             out.push(g);
         }
-        if class > 0 {
-            if let Some(list) = self.class_lists.get(class as usize - 1) {
-                out.extend_from_slice(list);
-            }
+        if class > 0
+            && let Some(list) = self.class_lists.get(class as usize - 1)
+        {
+            out.extend_from_slice(list);
         }
         for (pos, f) in self.fields.iter().enumerate() {
             for v in ev.values(*f) {

@@ -67,13 +67,13 @@ pub fn parse_filter(
     };
     let mut det = f.clone();
     det.remove("rules");
-    if let Some(Value::Sequence(c)) = det.get("condition") {
-        if c.len() != 1 {
-            return Err((
-                label,
-                Problem::new("a filter must have exactly one condition").near("condition:"),
-            ));
-        }
+    if let Some(Value::Sequence(c)) = det.get("condition")
+        && c.len() != 1
+    {
+        return Err((
+            label,
+            Problem::new("a filter must have exactly one condition").near("condition:"),
+        ));
     }
     let detection = parse_detection(&det).map_err(|p| (label.clone(), p))?;
     Ok(Filter {

@@ -213,13 +213,13 @@ pub fn parse_pipeline(path: &Arc<str>, text: &str) -> Result<Pipeline, PipelineE
         }
     }
     for key in ["postprocessing", "finalizers"] {
-        if let Some(Value::Sequence(v)) = m.get(key) {
-            if !v.is_empty() {
-                return Err(err(
-                    doc.line_of(key),
-                    format!("{key} (query post-processing) does not apply to a matching engine"),
-                ));
-            }
+        if let Some(Value::Sequence(v)) = m.get(key)
+            && !v.is_empty()
+        {
+            return Err(err(
+                doc.line_of(key),
+                format!("{key} (query post-processing) does not apply to a matching engine"),
+            ));
         }
     }
     Ok(Pipeline {
@@ -608,10 +608,10 @@ pub fn apply_all(pipelines: &[Pipeline], rule: &mut Rule) -> Result<(), Problem>
             if !item.rule_matches(rule, &applied) {
                 continue;
             }
-            if apply_item(p, item, rule, &mut applied)? {
-                if let Some(id) = &item.id {
-                    applied.rule.push(id.clone());
-                }
+            if apply_item(p, item, rule, &mut applied)?
+                && let Some(id) = &item.id
+            {
+                applied.rule.push(id.clone());
             }
         }
     }
