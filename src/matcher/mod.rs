@@ -152,7 +152,7 @@ impl RuleSet {
                     r.logsource_as_conditions,
                 )),
                 Err(p) => {
-                    let line = p.near.as_ref().map(|_| r.line).or(Some(r.line));
+                    let line = Some(r.line_of(p.near.as_deref()));
                     errors.push(RuleError::new(
                         &r.path,
                         Some(r.meta.label()),

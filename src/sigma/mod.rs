@@ -212,7 +212,10 @@ fn load_source(src: &Source, out: &mut Loaded) {
             }
         } else {
             match rule::parse_rule(&m, &src.path, doc.first_line) {
-                Ok(r) => out.rules.push(r),
+                Ok(mut r) => {
+                    r.text = Arc::from(doc.text);
+                    out.rules.push(r)
+                }
                 Err((id, p)) => {
                     out.errors
                         .push(RuleError::new(&src.path, id, locate(&p), p.reason))

@@ -196,6 +196,9 @@ pub struct Rule {
     /// File it came from and the line its document starts on.
     pub path: Arc<str>,
     pub line: usize,
+    /// The document's text, kept only to point errors found after parsing (pipelines,
+    /// compilation) at the right line; see [`Rule::line_of`].
+    pub text: Arc<str>,
     pub meta: Meta,
     pub logsource: Logsource,
     pub detection: Detection,
@@ -318,7 +321,19 @@ pub fn parse_rule(
         logsource,
         detection,
         logsource_as_conditions: false,
+        text: Arc::from(""),
     })
+}
+
+impl Rule {
+    /// The file line of the first line of the rule's document containing `needle`, else the
+    /// line the document starts on.
+    pub fn line_of(&self, needle: Option<&str>) -> usize {
+        needle
+            .filter(|n| !n.is_empty())
+            .and_then(|n| self.text.lines().position(|l| l.contains(n)))
+            .map_or(self.line, |i| self.line + i)
+    }
 }
 
 /// Parses a `detection` map (also used by filters).
