@@ -7,13 +7,13 @@
 //! literals of exactly 3 bytes), chosen as the window least likely to occur in log text
 //! (by a static byte-frequency prior: `\`, `.` and `e` are everywhere, `q` and `~` are not),
 //! then as the one fewest other literals share.
-//! Scanning slides over the (lowercased) value once, probing one bit per position: a 32 KiB
-//! bitmap (it stays in L1) of the hashed first three bytes of every anchor. Almost every
-//! position fails there; the rare ones that pass look both the 3- and the 4-byte window up in
-//! a hash table of anchors, and every candidate literal is compared in full. So a report is
-//! exact (no false positives reach the caller) and complete: every occurrence of every
-//! literal contains its anchor at a known offset, the anchor's first three bytes set the
-//! bit probed at that offset, and every offset of the value is probed.
+//! Scanning slides over the (lowercased) value once, probing at each position one bit of a
+//! 32 KiB bitmap (it stays in L1) of hashed 4-byte anchors, and, when the set has 3-byte
+//! anchors, one bit of a second, 8 KiB bitmap of those. Almost every position fails there;
+//! the rare ones that pass look their window up in a hash table of anchors, and every
+//! candidate literal is compared in full. So a report is exact (no false positives reach
+//! the caller) and complete: every occurrence of every literal contains its anchor at a
+//! known offset, the anchor set the bit probed at that offset, and every offset is probed.
 
 use hashbrown::HashMap;
 
@@ -30,8 +30,10 @@ struct Cand {
 /// A set of lowercase literals, each with an id (its index at build time).
 #[derive(Debug, Default)]
 pub struct LiteralSet {
-    /// Bit per hashed 3-byte anchor prefix; [`BITS_LOG2`] bits.
-    bits: Box<[u64]>,
+    /// Bit per hashed 4-byte anchor; 2^[`BITS4`] bits.
+    bits4: Box<[u64]>,
+    /// Bit per hashed 3-byte anchor; 2^[`BITS3`] bits; empty when there are none.
+    bits3: Box<[u64]>,
     /// Key: the anchor's bytes, little-endian, with its width in bits 32..; see [`key`].
     table: HashMap<u64, Box<[Cand]>>,
     /// Literal bytes, and each literal's (start, len) in it.
@@ -45,12 +47,19 @@ fn key(anchor: u32, width: usize) -> u64 {
 }
 
 /// 2^18 bits: 32 KiB, an L1 data cache.
-const BITS_LOG2: u32 = 18;
+const BITS4: u32 = 18;
+/// 3-byte anchors are few (only literals with a byte rare in text get one).
+const BITS3: u32 = 16;
 
-/// The bitmap slot of a 3-byte window (`w` holds it in its low 24 bits).
+/// The bitmap slot of a window, `bits` wide.
 #[inline(always)]
-fn slot(w: u32) -> usize {
-    ((w & 0x00FF_FFFF).wrapping_mul(0x9E37_79B1) >> (32 - BITS_LOG2)) as usize
+fn slot(w: u32, bits: u32) -> usize {
+    (w.wrapping_mul(0x9E37_79B1) >> (32 - bits)) as usize
+}
+
+#[inline(always)]
+fn test(map: &[u64], s: usize) -> bool {
+    map[s / 64] & (1 << (s % 64)) != 0
 }
 
 /// How common a byte is in (lowercased) log text: 0 rare … 4 ubiquitous.
@@ -120,12 +129,23 @@ impl LiteralSet {
             set.spans.push((set.bytes.len() as u32, l.len() as u32));
             set.bytes.extend_from_slice(l);
         }
-        let mut bits = vec![0u64; (1usize << BITS_LOG2) / 64];
+        let mut bits4 = vec![0u64; (1usize << BITS4) / 64];
+        let mut bits3 = Vec::new();
         for &k in table.keys() {
-            let s = slot(k as u32);
-            bits[s / 64] |= 1 << (s % 64);
+            let (w, width) = (k as u32, (k >> 32) as usize);
+            if width == 4 {
+                let s = slot(w, BITS4);
+                bits4[s / 64] |= 1 << (s % 64);
+            } else {
+                if bits3.is_empty() {
+                    bits3 = vec![0u64; (1usize << BITS3) / 64];
+                }
+                let s = slot(w, BITS3);
+                bits3[s / 64] |= 1 << (s % 64);
+            }
         }
-        set.bits = bits.into_boxed_slice();
+        set.bits4 = bits4.into_boxed_slice();
+        set.bits3 = bits3.into_boxed_slice();
         set.table = table
             .into_iter()
             .map(|(k, v)| (k, v.into_boxed_slice()))
@@ -146,28 +166,21 @@ impl LiteralSet {
         &self.bytes[s as usize..(s + l) as usize]
     }
 
-    /// The rare path: the 3-byte window at `i` passed the bitmap; report the literals whose
-    /// 3- or 4-byte anchor is there.
+    /// The rare path: window key `k` passed its bitmap at position `i`; report the literals
+    /// anchored there.
     #[cold]
     #[inline(never)]
-    fn verify(&self, i: usize, hay: &[u8], f: &mut dyn FnMut(u32)) {
-        let w3 = window(hay, i, 3);
-        let mut keys = [Some(key(w3, 3)), None];
-        if hay.len() - i >= 4 {
-            keys[1] = Some(key(window(hay, i, 4), 4));
-        }
-        for k in keys.into_iter().flatten() {
-            let Some(cands) = self.table.get(&k) else {
+    fn verify(&self, k: u64, i: usize, hay: &[u8], f: &mut dyn FnMut(u32)) {
+        let Some(cands) = self.table.get(&k) else {
+            return;
+        };
+        for c in cands.iter() {
+            let Some(start) = i.checked_sub(c.offset as usize) else {
                 continue;
             };
-            for c in cands.iter() {
-                let Some(start) = i.checked_sub(c.offset as usize) else {
-                    continue;
-                };
-                let lit = self.lit(c.lit);
-                if hay.len() - start >= lit.len() && &hay[start..start + lit.len()] == lit {
-                    f(c.lit);
-                }
+            let lit = self.lit(c.lit);
+            if hay.len() - start >= lit.len() && &hay[start..start + lit.len()] == lit {
+                f(c.lit);
             }
         }
     }
@@ -177,22 +190,26 @@ impl LiteralSet {
     #[inline]
     pub fn scan(&self, hay: &[u8], mut f: impl FnMut(u32)) {
         let f: &mut dyn FnMut(u32) = &mut f;
-        let bits = &*self.bits;
-        let mut i = 0;
-        // Four bytes per load while they last; the final 3-byte window separately.
-        while i + 4 <= hay.len() {
-            let w = u32::from_le_bytes([hay[i], hay[i + 1], hay[i + 2], hay[i + 3]]);
-            let s = slot(w);
-            if bits[s / 64] & (1 << (s % 64)) != 0 {
-                self.verify(i, hay, f);
+        let (b4, b3) = (&*self.bits4, &*self.bits3);
+        let has3 = !b3.is_empty();
+        for (i, w) in hay.windows(4).enumerate() {
+            let a = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            if test(b4, slot(a, BITS4)) {
+                self.verify(key(a, 4), i, hay, f);
             }
-            i += 1;
+            if has3 {
+                let a3 = a & 0x00FF_FFFF;
+                if test(b3, slot(a3, BITS3)) {
+                    self.verify(key(a3, 3), i, hay, f);
+                }
+            }
         }
-        if hay.len() >= 3 {
+        // The last 3-byte window has no 4-byte window around it.
+        if has3 && hay.len() >= 3 {
             let i = hay.len() - 3;
-            let s = slot(window(hay, i, 3));
-            if bits[s / 64] & (1 << (s % 64)) != 0 {
-                self.verify(i, hay, f);
+            let a3 = window(hay, i, 3);
+            if test(b3, slot(a3, BITS3)) {
+                self.verify(key(a3, 3), i, hay, f);
             }
         }
     }
