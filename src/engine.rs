@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::correlator::{CorrOptions, Correlations};
 use crate::event::FieldTable;
 use crate::matcher::{CompileOptions, RuleSet};
 use crate::parser::ParserConfig;
@@ -26,12 +27,14 @@ pub struct EngineConfig {
     /// Skip the shipped pipelines.
     pub no_default_pipelines: bool,
     pub compile: CompileOptions,
+    pub correlation: CorrOptions,
 }
 
 /// A compiled engine and the report of what did not load.
 #[derive(Debug)]
 pub struct Engine {
     pub rules: Arc<RuleSet>,
+    pub correlations: Arc<Correlations>,
     pub table: Arc<FieldTable>,
     /// Rules that failed, each with path, id, line and reason.
     pub errors: Vec<RuleError>,
@@ -42,11 +45,17 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// `N rules loaded, M failed`.
+    /// `N rules loaded, M failed` (detection and correlation rules).
     pub fn summary(&self) -> String {
+        let corrs = self
+            .correlations
+            .list
+            .iter()
+            .filter(|c| !c.sources.is_empty())
+            .count();
         format!(
             "{} rules loaded, {} failed",
-            self.rules.len(),
+            self.rules.len() + corrs,
             self.errors.len()
         )
     }
@@ -117,6 +126,8 @@ pub fn build(cfg: &EngineConfig, parsers: &[&ParserConfig]) -> Result<Engine, Ve
         p.register(&mut table);
     }
     let (set, compile_errors) = RuleSet::build(&loaded.rules, &mut table, &cfg.compile);
+    let (corrs, corr_errors) =
+        Correlations::build(&loaded.correlations, &set, &mut table, &cfg.correlation);
     let table = Arc::new(table);
     let mut errors = std::mem::take(&mut loaded.errors);
     errors.append(&mut io_errors);
@@ -125,6 +136,7 @@ pub fn build(cfg: &EngineConfig, parsers: &[&ParserConfig]) -> Result<Engine, Ve
         .map(|e| (e.path.clone(), e.rule.clone()))
         .collect();
     errors.extend(compile_errors);
+    errors.extend(corr_errors);
     let prepared = loaded
         .rules
         .into_iter()
@@ -133,6 +145,7 @@ pub fn build(cfg: &EngineConfig, parsers: &[&ParserConfig]) -> Result<Engine, Ve
     errors.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
     Ok(Engine {
         rules: Arc::new(set.with_table(table.clone())),
+        correlations: Arc::new(corrs),
         table,
         errors,
         documents: loaded.documents,

@@ -1,22 +1,33 @@
-//! `kuzet replay`: run rules over log files (or stdin) in event time and print one alert per
-//! line (the `kuzet.alert/1` contract) to stdout. A summary (events, parse errors, matches
-//! per rule) goes to stderr, and a progress bar when stderr is a terminal.
+//! `kuzet replay`: run detection and correlation rules over log files (or stdin) in event time
+//! and print one alert per line (the `kuzet.alert/1` contract) to stdout. A summary (events,
+//! parse errors, alerts per rule) goes to stderr, and a progress bar when stderr is a terminal.
+//!
+//! Replay runs on event time alone: windows are judged by the events' own timestamps, and at
+//! the end of the input every pending window is decided, so a file replayed gives the alerts
+//! the live stream gave. With `--state-dir`, correlation state and the input position are
+//! checkpointed (every `--checkpoint-every` events and at the end), and a restarted replay of
+//! the same file resumes where the checkpoint left off; alerts emitted after the checkpoint
+//! are journaled so a restart does not emit them twice.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::{self, BufWriter, IsTerminal, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 
 use super::CliError;
+use crate::correlator::shard::{CorrAlert, Shard};
+use crate::correlator::{
+    CorrOptions, Correlations, GROUP_SEP, HitBatch, HitStats, Policy, checkpoint,
+};
 use crate::engine::{self, EngineConfig};
 use crate::event::time::Tz;
-use crate::event::{Event, EventBuf, FieldMode, Timestamp};
-use crate::matcher::{CompileOptions, RuleId, Scratch};
+use crate::event::{Event, EventBuf, FieldMode, FieldTable, Timestamp};
+use crate::matcher::{CompileOptions, RuleId, RuleSet, Scratch};
 use crate::parser::{InputFormat, ParseErrorKind, Parser, ParserConfig};
-use crate::reader::file::{DEFAULT_CHUNK, FileSource, read_frames};
+use crate::reader::file::{DEFAULT_CHUNK, FileSource, read_frames_from};
 use crate::reader::{Batch, FrameStats, FramingConfig};
 use crate::sigma::Logsource;
 use crate::sink::alert;
@@ -47,6 +58,22 @@ pub struct ReplayArgs {
     /// Most events carried in one alert.
     #[arg(long, default_value_t = 10)]
     pub max_alert_events: usize,
+    /// After a correlation fires: suppress (update one alert while the attack lasts) or reset.
+    #[arg(long, default_value = "suppress", value_parser = ["suppress", "reset"])]
+    pub policy: String,
+    /// Allowed lateness of events, in seconds (events older than the newest minus this are
+    /// counted as late; they still count).
+    #[arg(long, default_value_t = 60)]
+    pub lateness: u64,
+    /// Events more than this many seconds after the receive time use the receive time.
+    #[arg(long, default_value_t = 900)]
+    pub max_future: u64,
+    /// Directory for checkpoints: resume an interrupted replay of the same file.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Checkpoint every this many events (with --state-dir).
+    #[arg(long, default_value_t = 100_000)]
+    pub checkpoint_every: u64,
     /// Files to read; `-` or nothing for stdin.
     pub files: Vec<String>,
 }
@@ -135,6 +162,187 @@ impl Progress {
     }
 }
 
+/// Writes alerts to stdout, skipping those a previous run already emitted (journal).
+pub struct Emitter<'a> {
+    table: &'a FieldTable,
+    rules: &'a RuleSet,
+    corrs: &'a Correlations,
+    evidence: Parser,
+    ebuf: EventBuf,
+    line: Vec<u8>,
+    ev_json: Vec<Vec<u8>>,
+    out: BufWriter<io::StdoutLock<'static>>,
+    max_events: usize,
+    /// Ids emitted since the last checkpoint by an interrupted run.
+    already: hashbrown::HashSet<(u128, u32)>,
+    journal: Option<std::fs::File>,
+    pub per_rule: BTreeMap<String, (u64, String)>,
+    pub alerts: u64,
+}
+
+impl Emitter<'_> {
+    fn record(&mut self, id: u128, revision: u32, label: &str, title: &str) -> io::Result<bool> {
+        if self.already.remove(&(id, revision)) {
+            return Ok(false);
+        }
+        let e = self
+            .per_rule
+            .entry(label.to_string())
+            .or_insert((0, title.to_string()));
+        e.0 += 1;
+        self.alerts += 1;
+        Ok(true)
+    }
+
+    fn write_line(&mut self, id: u128, revision: u32) -> io::Result<()> {
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        if let Some(j) = self.journal.as_mut() {
+            // The output first, then the journal: a crash in between repeats an alert rather
+            // than losing one.
+            self.out.flush()?;
+            j.write_all(&id.to_le_bytes())?;
+            j.write_all(&revision.to_le_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn evidence_json(&mut self, raws: &[&[u8]], received: Timestamp) {
+        self.ev_json.clear();
+        for raw in raws.iter().take(self.max_events) {
+            let _ = self.evidence.parse(raw, received, &mut self.ebuf);
+            let mut j = Vec::new();
+            super::parse::write_event(self.table, &Event::new(raw, &self.ebuf), &mut j);
+            self.ev_json.push(j);
+        }
+    }
+
+    /// A single-event detection.
+    fn detection(
+        &mut self,
+        r: RuleId,
+        raw: &[u8],
+        t: Timestamp,
+        received: Timestamp,
+    ) -> io::Result<()> {
+        let rule = self.rules.rule(r);
+        let id = alert::detection_id(&rule.meta, t, raw);
+        if !self.record(id, 0, &rule.meta.label(), &rule.meta.title)? {
+            return Ok(());
+        }
+        self.evidence_json(&[raw], received);
+        self.line.clear();
+        alert::write(
+            &alert::Alert {
+                id,
+                meta: &rule.meta,
+                kind: "detection",
+                group: &[],
+                count: 1,
+                metric: None,
+                revision: 0,
+                first_seen: t,
+                last_seen: t,
+                detected_at: Timestamp::now(),
+                events: &self.ev_json,
+            },
+            &mut self.line,
+        );
+        self.write_line(id, 0)
+    }
+
+    /// A correlation alert or update.
+    fn correlation(&mut self, a: &CorrAlert) -> io::Result<()> {
+        let c = self.corrs.get(a.corr);
+        if !self.record(a.id, a.revision, &c.meta.label(), &c.meta.title)? {
+            return Ok(());
+        }
+        let group: Vec<(String, String)> = c
+            .group_names
+            .iter()
+            .zip(a.group.split(|&b| b == GROUP_SEP))
+            .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        let raws: Vec<&[u8]> = a.evidence.iter().map(|e| e.as_slice()).collect();
+        self.evidence_json(&raws, Timestamp(a.fired_at * 1_000_000));
+        self.line.clear();
+        alert::write(
+            &alert::Alert {
+                id: a.id,
+                meta: &c.meta,
+                kind: c.spec.kind.name(),
+                group: &group,
+                count: a.count,
+                metric: Some(a.metric),
+                revision: a.revision,
+                first_seen: Timestamp(a.first_seen * 1_000_000),
+                last_seen: Timestamp(a.last_seen * 1_000_000),
+                detected_at: Timestamp::now(),
+                events: &self.ev_json,
+            },
+            &mut self.line,
+        );
+        self.write_line(a.id, a.revision)
+    }
+}
+
+/// Where a replay stands, saved with the correlation state.
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+struct Position {
+    version: u32,
+    /// Index in the file list and the file's name.
+    file_index: usize,
+    file: String,
+    /// Bytes of that file fully processed.
+    offset: u64,
+    events: u64,
+}
+
+fn save_state(dir: &Path, pos: &Position, shard: &Shard) -> io::Result<()> {
+    let meta = serde_json::to_vec(pos).map_err(io::Error::other)?;
+    let mut b = Vec::with_capacity(meta.len() + 4);
+    b.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+    b.extend_from_slice(&meta);
+    b.extend_from_slice(&checkpoint::encode(shard));
+    checkpoint::write_atomic(&dir.join("replay.ckpt"), &b)?;
+    // Everything emitted so far is now covered by the checkpoint.
+    std::fs::File::create(dir.join("replay.journal"))?;
+    Ok(())
+}
+
+fn load_state(dir: &Path, shard: &mut Shard) -> Result<Option<Position>, CliError> {
+    let path = dir.join("replay.ckpt");
+    let b = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(CliError::Io {
+                path: path.display().to_string(),
+                source: e,
+            });
+        }
+    };
+    let bad = || CliError::Usage(format!("{}: not a replay checkpoint", path.display()));
+    let n = u32::from_le_bytes(b.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+    let pos: Position =
+        serde_json::from_slice(b.get(4..4 + n).ok_or_else(bad)?).map_err(|_| bad())?;
+    checkpoint::decode(shard, &b[4 + n..], &path.display().to_string())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(Some(pos))
+}
+
+fn load_journal(dir: &Path) -> hashbrown::HashSet<(u128, u32)> {
+    let mut set = hashbrown::HashSet::new();
+    if let Ok(b) = std::fs::read(dir.join("replay.journal")) {
+        for rec in b.chunks_exact(20) {
+            let id = u128::from_le_bytes(rec[..16].try_into().expect("16"));
+            let rev = u32::from_le_bytes(rec[16..20].try_into().expect("4"));
+            set.insert((id, rev));
+        }
+    }
+    set
+}
+
 pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
     let tz = Tz::parse(&a.tz).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut compile = CompileOptions {
@@ -156,6 +364,11 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
         pipeline_paths: a.pipelines.clone(),
         no_default_pipelines: a.no_default_pipelines,
         compile,
+        correlation: CorrOptions {
+            policy: Policy::parse(&a.policy).expect("clap checked"),
+            evidence_cap: a.max_alert_events,
+            ..CorrOptions::default()
+        },
     };
     let eng = engine::build(&cfg, &[&pcfg]).map_err(|errs| {
         CliError::Usage(
@@ -171,29 +384,85 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
     }
     let _ = writeln!(stderr, "kuzet: {}", eng.summary());
     let rules = eng.rules.clone();
-    let mut parser = Parser::new(eng.table.clone(), pcfg.clone());
-    let mut evidence = Parser::new(
-        eng.table.clone(),
-        ParserConfig {
-            mode: FieldMode::All,
-            ..pcfg
-        },
-    );
-    let mut buf = EventBuf::new();
-    let mut ebuf = EventBuf::new();
-    let mut scratch = Scratch::new();
-    let mut hits: Vec<RuleId> = Vec::new();
-    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut line = Vec::with_capacity(4096);
-    let mut ev_json = Vec::new();
-    let mut per_rule: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut errors_by_kind = [0u64; ParseErrorKind::ALL.len()];
-    let (mut events, mut bytes, mut alerts) = (0u64, 0u64, 0u64);
+    let corrs = eng.correlations.clone();
     let files = if a.files.is_empty() {
         vec!["-".to_string()]
     } else {
         a.files.clone()
     };
+    if a.state_dir.is_some() && files.iter().any(|f| f == "-") {
+        return Err(CliError::Usage(
+            "--state-dir needs files (stdin cannot be resumed)".into(),
+        ));
+    }
+    let mut shard = Shard::new(corrs.clone(), (a.lateness * 1000) as i64);
+    let mut resume: Option<Position> = None;
+    let mut already = hashbrown::HashSet::new();
+    let mut journal = None;
+    if let Some(dir) = &a.state_dir {
+        std::fs::create_dir_all(dir).map_err(|e| CliError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
+        resume = load_state(dir, &mut shard)?;
+        already = load_journal(dir);
+        if let Some(p) = &resume {
+            if files.get(p.file_index) != Some(&p.file) {
+                return Err(CliError::Usage(format!(
+                    "{}: the checkpoint is for {:?}, not these files; remove it to start over",
+                    dir.display(),
+                    p.file
+                )));
+            }
+            let _ = writeln!(
+                stderr,
+                "kuzet: resuming {} at byte {} ({} events done)",
+                p.file, p.offset, p.events
+            );
+        }
+        journal = Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("replay.journal"))
+                .map_err(|e| CliError::Io {
+                    path: dir.display().to_string(),
+                    source: e,
+                })?,
+        );
+    }
+    let mut parser = Parser::new(eng.table.clone(), pcfg.clone());
+    let mut emitter = Emitter {
+        table: &eng.table,
+        rules: &rules,
+        corrs: &corrs,
+        evidence: Parser::new(
+            eng.table.clone(),
+            ParserConfig {
+                mode: FieldMode::All,
+                ..pcfg
+            },
+        ),
+        ebuf: EventBuf::new(),
+        line: Vec::with_capacity(4096),
+        ev_json: Vec::new(),
+        out: BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+        max_events: a.max_alert_events,
+        already,
+        journal,
+        per_rule: BTreeMap::new(),
+        alerts: 0,
+    };
+    let mut buf = EventBuf::new();
+    let mut scratch = Scratch::new();
+    let mut hits: Vec<RuleId> = Vec::new();
+    let mut hit_batch = [HitBatch::default()];
+    let mut hit_stats = HitStats::default();
+    let mut corr_out: Vec<CorrAlert> = Vec::new();
+    let (mut key_buf, mut tmp) = (Vec::new(), Vec::new());
+    let mut errors_by_kind = [0u64; ParseErrorKind::ALL.len()];
+    let (mut events, mut bytes, mut no_time, mut future) = (0u64, 0u64, 0u64, 0u64);
+    let max_future = (a.max_future * 1000) as i64;
     let total: Option<u64> = files
         .iter()
         .map(|f| {
@@ -212,61 +481,114 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
     };
     let started = Instant::now();
     let mut write_err: Option<io::Error> = None;
-    for f in &files {
+    let mut since_ckpt = 0u64;
+    if let Some(p) = &resume {
+        events = p.events;
+    }
+    for (fi, f) in files.iter().enumerate() {
+        let mut start = 0u64;
+        if let Some(p) = &resume {
+            if fi < p.file_index {
+                continue;
+            }
+            if fi == p.file_index {
+                start = p.offset;
+            }
+        }
         let src = FileSource::from_arg(f);
         let io_err = |e| CliError::Io {
             path: src.name(),
             source: e,
         };
-        let reader = src.open().map_err(io_err)?;
+        let mut reader = src.open().map_err(io_err)?;
+        if start > 0 {
+            let mut file = std::fs::File::open(f).map_err(io_err)?;
+            file.seek(io::SeekFrom::Start(start)).map_err(io_err)?;
+            reader = Box::new(file) as Box<dyn Read + Send>;
+        }
         let reference = src.reference_time();
         let mut stats = FrameStats::default();
-        read_frames(
+        read_frames_from(
             reader,
+            start,
             FramingConfig::default(),
             DEFAULT_CHUNK,
             &mut stats,
             || reference,
             |batch: Batch| {
                 bytes += batch.data.len() as u64;
-                for frame in batch.iter() {
+                let received_ms = batch.received.0 / 1_000_000;
+                for (i, frame) in batch.iter().enumerate() {
                     events += 1;
+                    since_ckpt += 1;
                     if let Err(e) = parser.parse(frame, batch.received, &mut buf) {
                         errors_by_kind[e.kind.index()] += 1;
                     }
                     let ev = Event::new(frame, &buf);
                     hits.clear();
                     rules.matches_into(&ev, &mut scratch, &mut hits);
-                    if hits.is_empty() {
-                        continue;
+                    if !hits.is_empty() {
+                        let t = match ev.time() {
+                            None => {
+                                no_time += 1;
+                                ev.received()
+                            }
+                            Some(t) if t.0 / 1_000_000 > received_ms + max_future => {
+                                future += 1;
+                                ev.received()
+                            }
+                            Some(t) => t,
+                        };
+                        let t_ms = t.0 / 1_000_000;
+                        for &h in &hits {
+                            if corrs.feeds(h) {
+                                corrs.hits_into(
+                                    h,
+                                    &ev,
+                                    t_ms,
+                                    received_ms,
+                                    &mut hit_batch,
+                                    &mut key_buf,
+                                    &mut tmp,
+                                    &mut hit_stats,
+                                );
+                            }
+                            if corrs.rule_emits(h) {
+                                if let Err(e) = emitter.detection(h, frame, t, batch.received) {
+                                    write_err = Some(e);
+                                    return None;
+                                }
+                            }
+                        }
                     }
-                    let t = ev.time().unwrap_or(ev.received());
-                    // Evidence: the whole event, re-parsed with every field kept.
-                    let _ = evidence.parse(frame, batch.received, &mut ebuf);
-                    ev_json.clear();
-                    super::parse::write_event(&eng.table, &Event::new(frame, &ebuf), &mut ev_json);
-                    for &h in &hits {
-                        let r = rules.rule(h);
-                        *per_rule.entry(h.0).or_default() += 1;
-                        alerts += 1;
-                        line.clear();
-                        let evs = std::slice::from_ref(&ev_json);
-                        alert::write(
-                            &alert::Alert {
-                                id: alert::detection_id(&r.meta, t, frame),
-                                meta: &r.meta,
-                                kind: "detection",
-                                group: &[],
-                                count: 1,
-                                first_seen: t,
-                                last_seen: t,
-                                detected_at: Timestamp::now(),
-                                events: &evs[..evs.len().min(a.max_alert_events)],
-                            },
-                            &mut line,
-                        );
-                        line.push(b'\n');
-                        if let Err(e) = out.write_all(&line) {
+                    // Checkpoint on a frame boundary, after the frame's hits are applied.
+                    let at_ckpt = a.state_dir.is_some() && since_ckpt >= a.checkpoint_every;
+                    if !hit_batch[0].hits.is_empty() && (at_ckpt || i + 1 == batch.len()) {
+                        shard.process(&hit_batch[0], &mut corr_out);
+                        hit_batch[0].clear();
+                        for ca in corr_out.drain(..) {
+                            if let Err(e) = emitter.correlation(&ca) {
+                                write_err = Some(e);
+                                return None;
+                            }
+                        }
+                    }
+                    if at_ckpt {
+                        since_ckpt = 0;
+                        let e = batch.frames[i].1;
+                        let pos = Position {
+                            version: 1,
+                            file_index: fi,
+                            file: f.clone(),
+                            offset: batch.offset + e as u64,
+                            events,
+                        };
+                        let dir = a.state_dir.as_ref().expect("checked");
+                        if let Err(e) = emitter
+                            .out
+                            .flush()
+                            .and_then(|()| save_state(dir, &pos, &shard))
+                        {
                             write_err = Some(e);
                             return None;
                         }
@@ -281,8 +603,18 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
             break;
         }
     }
+    // End of input: every pending window is decided.
+    if write_err.is_none() {
+        shard.flush(&mut corr_out);
+        for ca in corr_out.drain(..) {
+            if let Err(e) = emitter.correlation(&ca) {
+                write_err = Some(e);
+                break;
+            }
+        }
+    }
     progress.finish();
-    if let Some(e) = write_err.or_else(|| out.flush().err()) {
+    if let Some(e) = write_err.or_else(|| emitter.out.flush().err()) {
         if e.kind() == io::ErrorKind::BrokenPipe {
             return Ok(ExitCode::SUCCESS);
         }
@@ -291,13 +623,31 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
             source: e,
         });
     }
+    if let Some(dir) = &a.state_dir {
+        let last = files.len() - 1;
+        let end = std::fs::metadata(&files[last])
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let pos = Position {
+            version: 1,
+            file_index: last,
+            file: files[last].clone(),
+            offset: end,
+            events,
+        };
+        save_state(dir, &pos, &shard).map_err(|e| CliError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
+    }
     let secs = started.elapsed().as_secs_f64();
     let perr: u64 = errors_by_kind.iter().sum();
     let _ = writeln!(
         stderr,
-        "kuzet: {events} events ({:.1} MB) in {secs:.2}s ({:.0} events/s), {perr} parse errors, {alerts} alerts",
+        "kuzet: {events} events ({:.1} MB) in {secs:.2}s ({:.0} events/s), {perr} parse errors, {} alerts",
         bytes as f64 / 1e6,
-        events as f64 / secs.max(1e-9)
+        events as f64 / secs.max(1e-9),
+        emitter.alerts
     );
     for k in ParseErrorKind::ALL {
         let n = errors_by_kind[k.index()];
@@ -305,11 +655,29 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
             let _ = writeln!(stderr, "  parse errors {}: {n}", k.name());
         }
     }
-    let mut top: Vec<(u64, u32)> = per_rule.iter().map(|(r, n)| (*n, *r)).collect();
-    top.sort_by(|a, b| b.cmp(a));
-    for (n, r) in top.iter().take(20) {
-        let m = &rules.rule(RuleId(*r)).meta;
-        let _ = writeln!(stderr, "  {n:>8}  {}  {}", m.label(), m.title);
+    let s = shard.stats;
+    if !corrs.is_empty() {
+        let _ = writeln!(
+            stderr,
+            "  correlation: {} hits, {} without a group-by value, {} late, {} keys live, {} expired, {} evicted; {} events without time, {} too far in the future (receive time used)",
+            s.hits,
+            hit_stats.missing_group_key,
+            s.late,
+            shard.live_keys(),
+            s.keys_expired,
+            s.keys_evicted,
+            no_time,
+            future
+        );
+    }
+    let mut top: Vec<(u64, &String, &String)> = emitter
+        .per_rule
+        .iter()
+        .map(|(l, (n, t))| (*n, l, t))
+        .collect();
+    top.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    for (n, l, t) in top.iter().take(20) {
+        let _ = writeln!(stderr, "  {n:>8}  {l}  {t}");
     }
     if top.len() > 20 {
         let _ = writeln!(stderr, "  ... and {} more rules", top.len() - 20);

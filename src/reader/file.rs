@@ -60,9 +60,23 @@ impl FileSource {
 
 /// Reads `r` to the end in chunks of `chunk` bytes, framing by newline, and calls `emit`
 /// with each filled batch. `emit` returns an empty batch to fill next (its own, recycled) or
-/// `None` to stop early. `received` stamps each batch.
+/// `None` to stop early. `received` stamps each batch. Batches carry the stream offset of
+/// their first byte, counted from `start` (where the reader already is).
 pub fn read_frames<R: Read>(
+    r: R,
+    cfg: FramingConfig,
+    chunk: usize,
+    stats: &mut FrameStats,
+    received: impl FnMut() -> Timestamp,
+    emit: impl FnMut(Batch) -> Option<Batch>,
+) -> io::Result<()> {
+    read_frames_from(r, 0, cfg, chunk, stats, received, emit)
+}
+
+/// [`read_frames`], for a reader already at stream offset `start`.
+pub fn read_frames_from<R: Read>(
     mut r: R,
+    start: u64,
     cfg: FramingConfig,
     chunk: usize,
     stats: &mut FrameStats,
@@ -75,6 +89,7 @@ pub fn read_frames<R: Read>(
     });
     let cap = chunk.max(framer.min_buffer() + 4096);
     let mut batch = Batch::with_capacity(cap);
+    batch.offset = start;
     let mut ranges = Vec::with_capacity(cap / 64);
     let mut eof = false;
     while !eof {
@@ -104,10 +119,12 @@ pub fn read_frames<R: Read>(
         let tail: Vec<u8> = next.data[tail_start..].to_vec();
         next.data.truncate(tail_start);
         let input = next.input;
+        let next_offset = next.offset + tail_start as u64;
         match emit(next) {
             Some(mut b) => {
                 b.clear();
                 b.input = input;
+                b.offset = next_offset;
                 batch = b;
             }
             None => return Ok(()),

@@ -35,6 +35,8 @@ pub struct Batch {
     pub input: u16,
     /// The sender, for connection-oriented inputs.
     pub peer: Option<SocketAddr>,
+    /// For files: the offset in the stream of `data[0]` (to resume after a checkpoint).
+    pub offset: u64,
 }
 
 impl Batch {

@@ -11,6 +11,7 @@
 //! Sigma v1 collection actions (`action: global`, `reset`, `repeat`) are honoured.
 
 pub mod condition;
+pub mod correlation;
 pub mod error;
 pub mod filter;
 pub mod pipeline;
@@ -101,6 +102,7 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>, explic
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub rules: Vec<Rule>,
+    pub correlations: Vec<correlation::CorrelationRule>,
     pub filters: Vec<Filter>,
     pub errors: Vec<RuleError>,
     /// Rule documents seen (loaded or not), for the `N rules loaded, M failed` summary.
@@ -132,6 +134,23 @@ pub fn load(sources: &[Source]) -> Loaded {
         keep.push(r);
     }
     out.rules = keep;
+    let mut keep = Vec::with_capacity(out.correlations.len());
+    for c in std::mem::take(&mut out.correlations) {
+        if let Some(id) = &c.meta.id {
+            if let Some(first) = seen.get(id) {
+                out.errors.push(RuleError::new(
+                    &c.path,
+                    Some(id.clone()),
+                    Some(c.line),
+                    format!("duplicate rule id (first defined in {first})"),
+                ));
+                continue;
+            }
+            seen.insert(id.clone(), c.path.clone());
+        }
+        keep.push(c);
+    }
+    out.correlations = keep;
     out
 }
 
@@ -192,16 +211,16 @@ fn load_source(src: &Source, out: &mut Loaded) {
                 .or(Some(doc.first_line))
         };
         if m.contains_key("correlation") {
-            let id = m
-                .get("id")
-                .or_else(|| m.get("title"))
-                .and_then(yaml::scalar_text);
-            out.errors.push(RuleError::new(
-                &src.path,
-                id,
-                Some(doc.first_line),
-                "correlation rules need the correlator stage, which this build does not have yet",
-            ));
+            match correlation::parse_correlation(&m, &src.path, doc.first_line) {
+                Ok(mut c) => {
+                    c.text = Arc::from(doc.text);
+                    out.correlations.push(c)
+                }
+                Err((id, p)) => {
+                    out.errors
+                        .push(RuleError::new(&src.path, id, locate(&p), p.reason))
+                }
+            }
         } else if m.contains_key("filter") {
             match filter::parse_filter(&m, &src.path, doc.first_line) {
                 Ok(f) => out.filters.push(f),

@@ -3,7 +3,7 @@
 //!
 //! ```json
 //! {"schema":"kuzet.alert/1","id":"9f2c…","rule":{"id":"…","title":"…","level":"high",
-//!  "tags":["attack.t1110"],"type":"detection","author":"…"},"group":{},"count":1,
+//!  "tags":["attack.t1110"],"type":"detection","author":"…"},"group":{},"count":1,"revision":0,
 //!  "first_seen":"2024-05-01T10:00:00Z","last_seen":"2024-05-01T10:00:00Z",
 //!  "detected_at":"2024-05-01T10:00:01.5Z","events":[{…fields…}]}
 //! ```
@@ -57,6 +57,10 @@ pub struct Alert<'a> {
     /// Group-by field → value (empty for single-event rules).
     pub group: &'a [(String, String)],
     pub count: u64,
+    /// The correlation's metric when it fired (count, distinct values, sum, ...).
+    pub metric: Option<f64>,
+    /// 0 when raised; 1, 2 ... for updates of the same alert (same `id`).
+    pub revision: u32,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
     pub detected_at: Timestamp,
@@ -154,6 +158,14 @@ pub fn write(a: &Alert<'_>, out: &mut Vec<u8>) {
     key(out, "count");
     out.extend_from_slice(a.count.to_string().as_bytes());
     out.push(b',');
+    if let Some(m) = a.metric {
+        key(out, "metric");
+        crate::jsonw::write_value(out, &crate::event::Value::Float(m));
+        out.push(b',');
+    }
+    key(out, "revision");
+    out.extend_from_slice(a.revision.to_string().as_bytes());
+    out.push(b',');
     key(out, "first_seen");
     time(out, a.first_seen);
     out.push(b',');
@@ -194,6 +206,8 @@ mod tests {
             kind: "detection",
             group: &[],
             count: 1,
+            metric: None,
+            revision: 0,
             first_seen: Timestamp(5),
             last_seen: Timestamp(5),
             detected_at: Timestamp(6),
