@@ -553,11 +553,11 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
                                     &mut hit_stats,
                                 );
                             }
-                            if corrs.rule_emits(h) {
-                                if let Err(e) = emitter.detection(h, frame, t, batch.received) {
-                                    write_err = Some(e);
-                                    return None;
-                                }
+                            if corrs.rule_emits(h)
+                                && let Err(e) = emitter.detection(h, frame, t, batch.received)
+                            {
+                                write_err = Some(e);
+                                return None;
                             }
                         }
                     }
@@ -655,7 +655,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
             let _ = writeln!(stderr, "  parse errors {}: {n}", k.name());
         }
     }
-    let s = shard.stats;
+    let s = shard.stats();
     if !corrs.is_empty() {
         let _ = writeln!(
             stderr,

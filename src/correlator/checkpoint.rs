@@ -188,13 +188,14 @@ impl R<'_> {
 pub fn encode(shard: &Shard) -> Vec<u8> {
     let mut w = W(Vec::with_capacity(1 << 16));
     w.0.extend_from_slice(MAGIC);
-    w.i64(shard.max_time);
+    w.i64(shard.max_time());
     let corrs = shard.correlations().clone();
-    w.u32(shard.stores.len() as u32);
-    for (ci, store) in shard.stores.iter().enumerate() {
+    w.u32(shard.stores().len() as u32);
+    for (ci, store) in shard.stores().iter().enumerate() {
         w.u64(corrs.list[ci].fingerprint);
-        w.u32(store.keys.len() as u32);
-        for k in &store.keys {
+        w.u32(store.len() as u32);
+        for slot in 0..store.len() {
+            let k = &store.export(slot);
             w.u64(k.key);
             w.i64(k.last_seen);
             w.u64(k.evidence);
@@ -224,8 +225,8 @@ pub fn encode(shard: &Shard) -> Vec<u8> {
             w.window(&k.window);
         }
     }
-    w.u64(shard.evidence.written());
-    w.bytes(shard.evidence.bytes());
+    w.u64(shard.evidence().written());
+    w.bytes(shard.evidence().bytes());
     w.0
 }
 
@@ -300,8 +301,7 @@ pub fn decode(shard: &mut Shard, b: &[u8], path: &str) -> Result<usize, Checkpoi
     }
     let written = r.u64().ok_or_else(|| corrupt(r.at))?;
     let ring = r.bytes().ok_or_else(|| corrupt(r.at))?;
-    shard.evidence = EvidenceRing::restore(ring, written);
-    shard.max_time = shard.max_time.max(max_time);
+    shard.restore_rest(EvidenceRing::restore(ring, written), max_time);
     Ok(dropped)
 }
 
@@ -314,10 +314,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         f.sync_all()?;
     }
     fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+    if let Some(dir) = path.parent()
+        && let Ok(d) = fs::File::open(dir)
+    {
+        let _ = d.sync_all();
     }
     Ok(())
 }

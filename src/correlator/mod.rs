@@ -218,9 +218,10 @@ fn numeric(v: &Value<'_>) -> Option<f64> {
             let body = t.strip_prefix('-').unwrap_or(t);
             let int_end = body.find(['.', 'e', 'E']).unwrap_or(body.len());
             let int = &body[..int_end];
-            let ok = !int.is_empty()
-                && int.bytes().all(|b| b.is_ascii_digit())
-                && !(int.len() > 1 && int.starts_with('0'))
+            let leading_zero = int.len() > 1 && int.starts_with('0');
+            let digits = !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit());
+            let ok = digits
+                && !leading_zero
                 && !body[int_end..].starts_with(".e")
                 && !body.ends_with('.');
             if !ok {
@@ -269,8 +270,9 @@ impl Correlations {
             }
         }
         // Resolve references; a failed rule fails its referrers (fixpoint).
-        let mut sources: Vec<Option<Vec<(String, Result<Source, usize>)>>> =
-            Vec::with_capacity(rules.len());
+        // Per rule: its references, resolved to a detection rule or (Err) a correlation index.
+        type Refs = Vec<(String, Result<Source, usize>)>;
+        let mut sources: Vec<Option<Refs>> = Vec::with_capacity(rules.len());
         let err_of = |c: &CorrelationRule, msg: String| {
             RuleError::new(&c.path, Some(c.meta.label()), Some(c.line), msg)
         };
@@ -740,8 +742,8 @@ fn compile_one(
 fn assign_families(list: &mut [Correlation]) -> Result<(), Vec<(usize, String)>> {
     let n = list.len();
     let mut errs = Vec::new();
-    for i in 0..n {
-        list[i].family = i as u32;
+    for (i, c) in list.iter_mut().enumerate() {
+        c.family = i as u32;
     }
     // Walk each root down its children; a child reached from two roots must agree.
     let roots: Vec<usize> = (0..n).filter(|&i| list[i].parents.is_empty()).collect();

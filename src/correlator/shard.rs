@@ -26,8 +26,9 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
-use super::window::{Decision, Point, Window};
+use super::window::{self, Decision, Point, Spec, Window};
 use super::{CorrId, Correlations, GROUP_SEP, HitBatch, Policy, key_hash};
+use crate::sigma::correlation::CorrType;
 use crate::sink::alert::Fnv128;
 
 /// An alert (or an update of one) produced by a correlation.
@@ -88,7 +89,7 @@ pub struct Open {
     pub group: Box<[u8]>,
 }
 
-/// The state of one group key.
+/// The state of one group key, as checkpoints carry it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyState {
     pub key: u64,
@@ -101,24 +102,297 @@ pub struct KeyState {
     pub open: Option<Box<Open>>,
 }
 
-/// The keys of one correlation rule.
-#[derive(Debug, Default)]
+/// What few keys need: an open alert, their group values (episode rules).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Extra {
+    open: Option<Open>,
+    group: Option<Box<[u8]>>,
+}
+
+/// Slots, found by their record's key (which is already a hash): 4 bytes per bucket.
+type SlotTable = hashbrown::HashTable<u32>;
+
+/// The keys of one correlation rule. Each key is one fixed-size record in `words`, so a hit
+/// touches the index and one record (two cache misses at 10 M keys, the limit at that size):
+///
+/// ```text
+/// [key][evidence][meta: count of timestamps (16 bits) | has-extra (bit 16)][ts × cap]
+/// ```
+///
+/// Immediate `event_count` rules (the common, high-volume case) keep their `cap` newest
+/// timestamps inline; every other rule keeps a [`Window`] in `windows`, by slot. The rare
+/// keys with an open alert or stored group values have an [`Extra`] in a side table. For
+/// `event_count ≥ 6` a live key costs its index bucket (4 bytes + 1 control byte, ~8 bytes
+/// at the table's load) plus a 72-byte record.
+#[derive(Debug)]
 pub struct Store {
-    pub index: HashMap<u64, u32>,
-    pub keys: Vec<KeyState>,
+    index: SlotTable,
+    words: Vec<i64>,
+    /// Words per record: 3 + cap for `event_count`, 3 otherwise.
+    stride: usize,
+    /// Inline timestamps per record (0: the rule uses `windows`).
+    cap: usize,
+    windows: Vec<Window>,
+    extras: HashMap<u32, Box<Extra>>,
     /// Sweep position.
     hand: usize,
 }
 
+const HAS_EXTRA: i64 = 1 << 16;
+const LEN_MASK: i64 = 0xFFFF;
+
 impl Store {
-    fn remove(&mut self, slot: usize) -> KeyState {
-        let st = self.keys.swap_remove(slot);
-        self.index.remove(&st.key);
-        if slot < self.keys.len() {
-            let moved = self.keys[slot].key;
-            self.index.insert(moved, slot as u32);
+    fn new(spec: &Spec) -> Store {
+        let counts =
+            spec.immediate && spec.kind == CorrType::EventCount && spec.cap <= LEN_MASK as usize;
+        let cap = if counts { spec.cap } else { 0 };
+        Store {
+            index: SlotTable::new(),
+            words: Vec::new(),
+            stride: 3 + cap,
+            cap,
+            windows: Vec::new(),
+            extras: HashMap::new(),
+            hand: 0,
         }
-        st
+    }
+
+    pub fn len(&self) -> usize {
+        self.words.len() / self.stride
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    #[inline]
+    fn rec(&self, slot: usize) -> &[i64] {
+        &self.words[slot * self.stride..(slot + 1) * self.stride]
+    }
+
+    #[inline]
+    fn rec_mut(&mut self, slot: usize) -> &mut [i64] {
+        &mut self.words[slot * self.stride..(slot + 1) * self.stride]
+    }
+
+    #[inline]
+    fn key(&self, slot: usize) -> u64 {
+        self.words[slot * self.stride] as u64
+    }
+
+    #[inline]
+    fn evidence(&self, slot: usize) -> u64 {
+        self.words[slot * self.stride + 1] as u64
+    }
+
+    #[inline]
+    fn set_evidence(&mut self, slot: usize, v: u64) {
+        self.words[slot * self.stride + 1] = v as i64;
+    }
+
+    /// The slot of `key`.
+    #[inline]
+    fn find(&self, key: u64) -> Option<usize> {
+        let (words, stride) = (&self.words, self.stride);
+        self.index
+            .find(key, |&s| words[s as usize * stride] as u64 == key)
+            .map(|&s| s as usize)
+    }
+
+    /// Points `key`'s entry at `slot` (inserting it if new).
+    fn index_set(&mut self, key: u64, slot: usize) {
+        let (words, stride) = (&self.words, self.stride);
+        match self
+            .index
+            .find_entry(key, |&s| words[s as usize * stride] as u64 == key)
+        {
+            Ok(mut e) => *e.get_mut() = slot as u32,
+            Err(_) => {
+                self.index
+                    .insert_unique(key, slot as u32, |&s| words[s as usize * stride] as u64);
+            }
+        }
+    }
+
+    fn index_remove(&mut self, key: u64) {
+        let (words, stride) = (&self.words, self.stride);
+        if let Ok(e) = self
+            .index
+            .find_entry(key, |&s| words[s as usize * stride] as u64 == key)
+        {
+            e.remove();
+        }
+    }
+
+    fn push(&mut self, key: u64, spec: &Spec) -> usize {
+        let slot = self.len();
+        self.words.extend_from_slice(&[key as i64, 0, 0]);
+        self.words.resize(self.words.len() + self.cap, 0);
+        if self.cap == 0 {
+            self.windows.push(Window::new(spec));
+        }
+        self.index_set(key, slot);
+        slot
+    }
+
+    fn remove(&mut self, slot: usize) {
+        let last = self.len() - 1;
+        let key = self.key(slot);
+        // The index entry first, while the record still names the key.
+        self.index_remove(key);
+        self.extras.remove(&(slot as u32));
+        if slot != last {
+            let (s, st) = (self.stride, slot * self.stride);
+            self.words.copy_within(last * s..(last + 1) * s, st);
+            if let Some(e) = self.extras.remove(&(last as u32)) {
+                self.extras.insert(slot as u32, e);
+            }
+            let moved = self.key(slot);
+            self.index_set(moved, slot);
+        }
+        self.words.truncate(last * self.stride);
+        if self.cap == 0 {
+            self.windows.swap_remove(slot);
+        }
+    }
+
+    /// The newest event time a slot's state holds.
+    fn newest(&self, slot: usize) -> i64 {
+        if self.cap == 0 {
+            return self.windows[slot].newest();
+        }
+        let r = self.rec(slot);
+        let n = (r[2] & LEN_MASK) as usize;
+        if n == 0 { i64::MIN } else { r[3 + n - 1] }
+    }
+
+    fn due(&self, slot: usize, spec: &Spec) -> Option<i64> {
+        if self.cap == 0 {
+            self.windows[slot].due(spec)
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    fn extra(&self, slot: usize) -> Option<&Extra> {
+        if self.rec(slot)[2] & HAS_EXTRA == 0 {
+            return None;
+        }
+        self.extras.get(&(slot as u32)).map(|b| &**b)
+    }
+
+    fn open(&self, slot: usize) -> Option<&Open> {
+        self.extra(slot).and_then(|e| e.open.as_ref())
+    }
+
+    fn open_mut(&mut self, slot: usize) -> Option<&mut Open> {
+        if self.rec(slot)[2] & HAS_EXTRA == 0 {
+            return None;
+        }
+        self.extras
+            .get_mut(&(slot as u32))
+            .and_then(|e| e.open.as_mut())
+    }
+
+    fn take_open(&mut self, slot: usize) -> Option<Open> {
+        if self.rec(slot)[2] & HAS_EXTRA == 0 {
+            return None;
+        }
+        self.extras
+            .get_mut(&(slot as u32))
+            .and_then(|e| e.open.take())
+    }
+
+    fn group(&self, slot: usize) -> Option<&[u8]> {
+        self.extra(slot).and_then(|e| e.group.as_deref())
+    }
+
+    fn extra_mut(&mut self, slot: usize) -> &mut Extra {
+        self.rec_mut(slot)[2] |= HAS_EXTRA;
+        self.extras.entry(slot as u32).or_default()
+    }
+
+    /// Adds a point to slot `slot`'s window; returns the decision.
+    #[inline]
+    fn add(&mut self, slot: usize, spec: &Spec, p: Point, dropped: &mut u64) -> Option<Decision> {
+        if self.cap == 0 {
+            return self.windows[slot].add(spec, p, dropped);
+        }
+        let r = self.rec_mut(slot);
+        let len = (r[2] & LEN_MASK) as usize;
+        let (n, d) = window::times_insert(&mut r[3..], len, p.time);
+        r[2] = (r[2] & !LEN_MASK) | n as i64;
+        *dropped += d as u64;
+        Some(window::times_decide(spec, &r[3..3 + n], p.time))
+    }
+
+    fn reset(&mut self, slot: usize, spec: &Spec) {
+        if self.cap == 0 {
+            self.windows[slot].reset(spec);
+        } else {
+            self.rec_mut(slot)[2] &= !LEN_MASK;
+        }
+    }
+
+    fn expire(&mut self, slot: usize, spec: &Spec, now: i64) -> Option<Decision> {
+        if self.cap == 0 {
+            self.windows[slot].expire(spec, now)
+        } else {
+            None
+        }
+    }
+
+    /// A slot as a checkpoint record.
+    pub fn export(&self, slot: usize) -> KeyState {
+        let window = if self.cap == 0 {
+            self.windows[slot].clone()
+        } else {
+            let r = self.rec(slot);
+            Window::Times(r[3..3 + (r[2] & LEN_MASK) as usize].to_vec())
+        };
+        let extra = self.extra(slot);
+        KeyState {
+            key: self.key(slot),
+            last_seen: window.newest(),
+            window,
+            evidence: self.evidence(slot),
+            group: extra.and_then(|e| e.group.clone()),
+            open: extra.and_then(|e| e.open.clone()).map(Box::new),
+        }
+    }
+
+    /// Puts a checkpoint record back.
+    fn import(&mut self, k: KeyState, spec: &Spec) {
+        let slot = self.push(k.key, spec);
+        self.set_evidence(slot, k.evidence);
+        if k.group.is_some() || k.open.is_some() {
+            let e = self.extra_mut(slot);
+            e.open = k.open.map(|o| *o);
+            e.group = k.group;
+        }
+        match k.window {
+            Window::Times(v) if self.cap > 0 => {
+                let n = v.len().min(self.cap);
+                let r = self.rec_mut(slot);
+                r[3..3 + n].copy_from_slice(&v[v.len() - n..]);
+                r[2] = (r[2] & !LEN_MASK) | n as i64;
+            }
+            w if self.cap == 0 => self.windows[slot] = w,
+            // A rule whose shape changed has a new fingerprint; keep the key empty.
+            _ => {}
+        }
+    }
+
+    /// Heap bytes held per the containers' capacities (for the bytes-per-key figure).
+    pub fn heap_bytes(&self) -> usize {
+        let table = self.index.capacity() * (std::mem::size_of::<u32>() + 1);
+        let windows: usize = self
+            .windows
+            .iter()
+            .map(|x| std::mem::size_of::<Window>() + x.heap_bytes())
+            .sum();
+        table + self.words.capacity() * 8 + windows + self.extras.len() * 64
     }
 }
 
@@ -236,34 +510,39 @@ impl EvidenceRing {
     }
 }
 
-/// The shard.
+/// The shard: compiled rules (shared) and the state they drive (its own).
 pub struct Shard {
     corrs: Arc<Correlations>,
-    pub stores: Vec<Store>,
-    pub evidence: EvidenceRing,
+    st: State,
+}
+
+/// Everything mutable of a shard, apart from the rules it runs.
+struct State {
+    stores: Vec<Store>,
+    evidence: EvidenceRing,
     /// (due, correlation, key): lazily deleted; the key's state decides whether still due.
     timers: BinaryHeap<Reverse<(i64, u32, u64)>>,
-    /// Newest event time seen.
-    pub max_time: i64,
-    /// Allowed lateness, ms.
-    pub lateness: i64,
-    pub stats: ShardStats,
+    max_time: i64,
+    lateness: i64,
+    stats: ShardStats,
     sweep_budget: usize,
 }
 
 impl Shard {
     pub fn new(corrs: Arc<Correlations>, lateness_ms: i64) -> Shard {
-        let n = corrs.len();
         let ev = corrs.options.evidence_bytes;
+        let stores = corrs.list.iter().map(|c| Store::new(&c.spec)).collect();
         Shard {
+            st: State {
+                stores,
+                evidence: EvidenceRing::new(ev),
+                timers: BinaryHeap::new(),
+                max_time: i64::MIN,
+                lateness: lateness_ms,
+                stats: ShardStats::default(),
+                sweep_budget: 64,
+            },
             corrs,
-            stores: (0..n).map(|_| Store::default()).collect(),
-            evidence: EvidenceRing::new(ev),
-            timers: BinaryHeap::new(),
-            max_time: i64::MIN,
-            lateness: lateness_ms,
-            stats: ShardStats::default(),
-            sweep_budget: 64,
         }
     }
 
@@ -271,54 +550,119 @@ impl Shard {
         &self.corrs
     }
 
+    pub fn stats(&self) -> ShardStats {
+        self.st.stats
+    }
+
+    pub fn stores(&self) -> &[Store] {
+        &self.st.stores
+    }
+
+    pub fn evidence(&self) -> &EvidenceRing {
+        &self.st.evidence
+    }
+
+    /// Newest event time seen.
+    pub fn max_time(&self) -> i64 {
+        self.st.max_time
+    }
+
     /// The event-time clock: newest event time minus the allowed lateness.
     pub fn watermark(&self) -> i64 {
-        self.max_time.saturating_sub(self.lateness)
+        self.st.watermark()
     }
 
     /// Live keys over all rules.
     pub fn live_keys(&self) -> usize {
-        self.stores.iter().map(|s| s.keys.len()).sum()
+        self.st.stores.iter().map(Store::len).sum()
+    }
+
+    /// Heap bytes of all key state (tables and windows; not the evidence ring).
+    pub fn state_bytes(&self) -> usize {
+        self.st.stores.iter().map(Store::heap_bytes).sum()
     }
 
     /// Applies a batch of hits; alerts go to `out`.
     pub fn process(&mut self, batch: &HitBatch, out: &mut Vec<CorrAlert>) {
+        let c = &*self.corrs;
+        let st = &mut self.st;
         for h in &batch.hits {
-            self.stats.hits += 1;
-            if h.time < self.watermark() {
-                self.stats.late += 1;
+            st.stats.hits += 1;
+            if h.time < st.watermark() {
+                st.stats.late += 1;
             }
-            let c = self.corrs.get(h.corr);
-            if c.sources.is_empty() {
+            if c.get(h.corr).sources.is_empty() {
                 continue;
             }
-            let group = batch.bytes(h.group);
-            let raw = batch.bytes(h.raw);
-            self.apply(
+            let p = Point {
+                time: h.time,
+                slot: h.slot,
+                value: h.value,
+            };
+            st.apply(
+                c,
                 h.corr,
                 h.key,
-                group,
-                Point {
-                    time: h.time,
-                    slot: h.slot,
-                    value: h.value,
-                },
-                Some(raw),
+                batch.bytes(h.group),
+                p,
+                Some(batch.bytes(h.raw)),
                 h.received,
                 out,
             );
-            if h.time > self.max_time {
-                self.max_time = h.time;
+            if h.time > st.max_time {
+                st.max_time = h.time;
             }
         }
-        self.run_timers(self.watermark(), out);
-        self.sweep();
+        let now = st.watermark();
+        st.run_timers(c, now, out);
+        st.sweep(c);
+    }
+
+    /// Puts a key read from a checkpoint into rule `ci`'s table, with its timers.
+    pub fn restore_key(&mut self, ci: usize, k: KeyState) {
+        let spec = &self.corrs.list[ci].spec;
+        if let Some(due) = k.window.due(spec) {
+            self.st.timers.push(Reverse((due, ci as u32, k.key)));
+        }
+        if let Some(o) = &k.open {
+            self.st.timers.push(Reverse((o.until, ci as u32, k.key)));
+        }
+        self.st.stores[ci].import(k, spec);
+    }
+
+    /// Restores the evidence ring and the clock from a checkpoint.
+    pub fn restore_rest(&mut self, ring: EvidenceRing, max_time: i64) {
+        self.st.evidence = ring;
+        self.st.max_time = self.st.max_time.max(max_time);
+    }
+
+    /// Moves the clock to `watermark` (wall-clock advance when traffic stops) and fires
+    /// what is due.
+    pub fn advance_to(&mut self, watermark: i64, out: &mut Vec<CorrAlert>) {
+        let t = watermark.saturating_add(self.st.lateness);
+        if t > self.st.max_time {
+            self.st.max_time = t;
+        }
+        let now = self.st.watermark();
+        self.st.run_timers(&self.corrs, now, out);
+    }
+
+    /// End of input: every timer fires, every open alert closes.
+    pub fn flush(&mut self, out: &mut Vec<CorrAlert>) {
+        self.st.run_timers(&self.corrs, i64::MAX, out);
+    }
+}
+
+impl State {
+    fn watermark(&self) -> i64 {
+        self.max_time.saturating_sub(self.lateness)
     }
 
     /// Adds one point to a key of correlation `cid` and acts on the decision.
     #[allow(clippy::too_many_arguments)]
     fn apply(
         &mut self,
+        corrs: &Correlations,
         cid: CorrId,
         key: u64,
         group: &[u8],
@@ -327,74 +671,61 @@ impl Shard {
         received: i64,
         out: &mut Vec<CorrAlert>,
     ) {
-        let corrs = self.corrs.clone();
         let c = corrs.get(cid);
         let spec = &c.spec;
-        let store = &mut self.stores[cid.0 as usize];
-        let slot = match store.index.get(&key) {
-            Some(&s) => s as usize,
+        let ci = cid.0 as usize;
+        let slot = match self.stores[ci].find(key) {
+            Some(s) => s,
             None => {
-                if store.keys.len() >= corrs.options.max_keys {
-                    evict_stalest(store, p.time);
+                if self.stores[ci].len() >= corrs.options.max_keys {
+                    evict_stalest(&mut self.stores[ci], p.time);
                     self.stats.keys_evicted += 1;
                 }
-                let store = &mut self.stores[cid.0 as usize];
-                store.keys.push(KeyState {
-                    key,
-                    window: Window::new(spec),
-                    last_seen: p.time,
-                    evidence: 0,
-                    group: (!spec.immediate).then(|| Box::from(group)),
-                    open: None,
-                });
-                store.index.insert(key, (store.keys.len() - 1) as u32);
+                let store = &mut self.stores[ci];
+                let slot = store.push(key, spec);
+                if !spec.immediate {
+                    store.extra_mut(slot).group = Some(Box::from(group));
+                }
                 self.stats.keys_created += 1;
-                store.keys.len() - 1
+                slot
             }
         };
         // A point after the open alert's quiet period: that alert is over; close it first.
-        if self.stores[cid.0 as usize].keys[slot]
-            .open
-            .as_ref()
-            .is_some_and(|o| p.time > o.until)
-        {
-            self.close(cid, slot, out);
+        if self.stores[ci].open(slot).is_some_and(|o| p.time > o.until) {
+            self.close(corrs, cid, slot, out);
+        }
+        let store = &mut self.stores[ci];
+        if let Some(raw) = raw {
+            let prev = store.evidence(slot);
+            store.set_evidence(slot, self.evidence.push(key, prev, p.time, raw));
         }
         let mut dropped = 0;
-        let st = &mut self.stores[cid.0 as usize].keys[slot];
-        st.last_seen = st.last_seen.max(p.time);
-        if let Some(raw) = raw {
-            st.evidence = self.evidence.push(key, st.evidence, p.time, raw);
-        }
-        let decision = st.window.add(spec, p, &mut dropped);
+        let decision = store.add(slot, spec, p, &mut dropped);
         self.stats.values_dropped += dropped;
-        if let Some(due) = st.window.due(spec) {
+        if let Some(due) = store.due(slot, spec) {
             self.timers.push(Reverse((due, cid.0, key)));
         }
         // An open alert absorbs the key's events while it lasts.
         let mut absorbed = false;
-        if let Some(open) = st.open.as_mut() {
-            if p.time <= open.until {
-                open.count += 1;
-                open.last_seen = open.last_seen.max(p.time);
-                open.dirty = true;
-                absorbed = true;
-            }
+        if let Some(open) = store.open_mut(slot)
+            && p.time <= open.until
+        {
+            open.count += 1;
+            open.last_seen = open.last_seen.max(p.time);
+            open.dirty = true;
+            absorbed = true;
         }
-        match decision {
-            Some(d) if d.fire => {
-                if absorbed {
-                    // Still the same attack: keep the alert open a timespan longer.
-                    let open = st.open.as_mut().expect("absorbed");
-                    open.until = open.until.max(p.time.saturating_add(spec.timespan));
-                    open.metric = open.metric.max(d.metric);
-                    let until = open.until;
-                    self.timers.push(Reverse((until, cid.0, key)));
-                } else {
-                    self.fire(cid, slot, group, d, p.time, received, out);
-                }
+        if let Some(d) = decision.filter(|d| d.fire) {
+            if absorbed {
+                // Still the same attack: keep the alert open a timespan longer.
+                let open = store.open_mut(slot).expect("absorbed");
+                open.until = open.until.max(p.time.saturating_add(spec.timespan));
+                open.metric = open.metric.max(d.metric);
+                let until = open.until;
+                self.timers.push(Reverse((until, cid.0, key)));
+            } else {
+                self.fire(corrs, cid, slot, group, d, p.time, received, out);
             }
-            _ => {}
         }
     }
 
@@ -402,6 +733,7 @@ impl Shard {
     #[allow(clippy::too_many_arguments)]
     fn fire(
         &mut self,
+        corrs: &Correlations,
         cid: CorrId,
         slot: usize,
         group: &[u8],
@@ -410,23 +742,25 @@ impl Shard {
         received: i64,
         out: &mut Vec<CorrAlert>,
     ) {
-        let corrs = self.corrs.clone();
         let c = corrs.get(cid);
-        let st = &mut self.stores[cid.0 as usize].keys[slot];
+        let ci = cid.0 as usize;
+        let key = self.stores[ci].key(slot);
         let id = Fnv128::default()
             .write(c.meta.label().as_bytes())
             .write(group)
             .write(&d.first.to_le_bytes())
             .finish();
         let count = d.metric.max(1.0) as u64;
-        let (evidence, lost) =
-            self.evidence
-                .collect(st.key, st.evidence, corrs.options.evidence_cap, d.first);
+        let (evidence, lost) = self.evidence.collect(
+            key,
+            self.stores[ci].evidence(slot),
+            corrs.options.evidence_cap,
+            d.first,
+        );
         self.stats.evidence_lost += lost;
         let until = at.saturating_add(c.spec.timespan);
-        let immediate = c.spec.immediate;
-        if c.policy == Policy::Suppress && immediate {
-            st.open = Some(Box::new(Open {
+        if c.policy == Policy::Suppress && c.spec.immediate {
+            self.stores[ci].extra_mut(slot).open = Some(Open {
                 id,
                 revision: 0,
                 count,
@@ -437,10 +771,10 @@ impl Shard {
                 until,
                 dirty: false,
                 group: Box::from(group),
-            }));
-            self.timers.push(Reverse((until, cid.0, st.key)));
+            });
+            self.timers.push(Reverse((until, cid.0, key)));
         } else if c.policy == Policy::Reset {
-            st.window.reset(&c.spec);
+            self.stores[ci].reset(slot, &c.spec);
         }
         self.stats.alerts += 1;
         if c.emit {
@@ -477,24 +811,26 @@ impl Shard {
                 slot: pslot,
                 value: None,
             };
-            self.apply(parent, pkey, &pgroup, point, None, received, out);
+            self.apply(corrs, parent, pkey, &pgroup, point, None, received, out);
         }
     }
 
     /// Closes key `slot`'s open alert; emits a final update if it changed since raised.
-    fn close(&mut self, cid: CorrId, slot: usize, out: &mut Vec<CorrAlert>) {
-        let corrs = self.corrs.clone();
+    fn close(&mut self, corrs: &Correlations, cid: CorrId, slot: usize, out: &mut Vec<CorrAlert>) {
         let c = corrs.get(cid);
-        let st = &mut self.stores[cid.0 as usize].keys[slot];
-        let Some(open) = st.open.take() else { return };
+        let ci = cid.0 as usize;
+        let Some(open) = self.stores[ci].take_open(slot) else {
+            return;
+        };
         if !open.dirty {
             return;
         }
         self.stats.updates += 1;
         if c.emit {
+            let key = self.stores[ci].key(slot);
             let (evidence, lost) = self.evidence.collect(
-                st.key,
-                st.evidence,
+                key,
+                self.stores[ci].evidence(slot),
                 corrs.options.evidence_cap,
                 open.first_seen,
             );
@@ -516,92 +852,60 @@ impl Shard {
     }
 
     /// Fires the timers that the watermark `now` has passed.
-    fn run_timers(&mut self, now: i64, out: &mut Vec<CorrAlert>) {
+    fn run_timers(&mut self, corrs: &Correlations, now: i64, out: &mut Vec<CorrAlert>) {
         while let Some(&Reverse((due, cid, key))) = self.timers.peek() {
             if due > now {
                 break;
             }
             self.timers.pop();
             let cid = CorrId(cid);
-            let corrs = self.corrs.clone();
             let c = corrs.get(cid);
-            let Some(&slot) = self.stores[cid.0 as usize].index.get(&key) else {
+            let ci = cid.0 as usize;
+            let Some(slot) = self.stores[ci].find(key) else {
                 continue;
             };
-            let slot = slot as usize;
             // Close an open alert whose quiet period passed.
-            if self.stores[cid.0 as usize].keys[slot]
-                .open
-                .as_ref()
-                .is_some_and(|o| o.until <= now)
-            {
-                self.close(cid, slot, out);
+            if self.stores[ci].open(slot).is_some_and(|o| o.until <= now) {
+                self.close(corrs, cid, slot, out);
             }
             // Judge an episode whose end passed.
-            let st = &mut self.stores[cid.0 as usize].keys[slot];
-            if let Some(d) = st.window.expire(&c.spec, now) {
-                if d.fire {
-                    let group = st.group.clone().unwrap_or_default();
-                    let at = d.first.saturating_add(c.spec.timespan);
-                    self.fire(cid, slot, &group, d, at, 0, out);
-                }
+            if let Some(d) = self.stores[ci].expire(slot, &c.spec, now)
+                && d.fire
+            {
+                let group = self.stores[ci]
+                    .group(slot)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default();
+                let at = d.first.saturating_add(c.spec.timespan);
+                self.fire(corrs, cid, slot, &group, d, at, 0, out);
             }
         }
-    }
-
-    /// Puts a key read from a checkpoint into rule `ci`'s table, with its timers.
-    pub fn restore_key(&mut self, ci: usize, k: KeyState) {
-        let spec = &self.corrs.list[ci].spec;
-        if let Some(due) = k.window.due(spec) {
-            self.timers.push(Reverse((due, ci as u32, k.key)));
-        }
-        if let Some(o) = &k.open {
-            self.timers.push(Reverse((o.until, ci as u32, k.key)));
-        }
-        let store = &mut self.stores[ci];
-        store.index.insert(k.key, store.keys.len() as u32);
-        store.keys.push(k);
-    }
-
-    /// Moves the clock to `watermark` (wall-clock advance when traffic stops) and fires
-    /// what is due.
-    pub fn advance_to(&mut self, watermark: i64, out: &mut Vec<CorrAlert>) {
-        let t = watermark.saturating_add(self.lateness);
-        if t > self.max_time {
-            self.max_time = t;
-        }
-        self.run_timers(self.watermark(), out);
-    }
-
-    /// End of input: every timer fires, every open alert closes.
-    pub fn flush(&mut self, out: &mut Vec<CorrAlert>) {
-        self.run_timers(i64::MAX, out);
     }
 
     /// Drops a few keys whose state can no longer matter (incremental, bounded work).
-    fn sweep(&mut self) {
+    fn sweep(&mut self, corrs: &Correlations) {
         let wm = self.watermark();
         if wm == i64::MIN {
             return;
         }
         let mut budget = self.sweep_budget;
         for (ci, store) in self.stores.iter_mut().enumerate() {
-            if store.keys.is_empty() {
+            if store.is_empty() {
                 continue;
             }
-            let span = self.corrs.list[ci].spec.timespan;
-            while budget > 0 && !store.keys.is_empty() {
+            let spec = &corrs.list[ci].spec;
+            let horizon = wm.saturating_sub(spec.timespan);
+            while budget > 0 && !store.is_empty() {
                 budget -= 1;
-                if store.hand >= store.keys.len() {
+                if store.hand >= store.len() {
                     store.hand = 0;
                 }
-                let st = &store.keys[store.hand];
-                let dead = st.open.is_none()
-                    && st.window.due(&self.corrs.list[ci].spec).is_none()
-                    && st.last_seen < wm.saturating_sub(span)
-                    && st.window.newest() < wm.saturating_sub(span);
+                let h = store.hand;
+                let dead = store.open(h).is_none()
+                    && store.due(h, spec).is_none()
+                    && store.newest(h) < horizon;
                 if dead {
-                    store.remove(store.hand);
+                    store.remove(h);
                     self.stats.keys_expired += 1;
                 } else {
                     store.hand += 1;
@@ -611,27 +915,27 @@ impl Shard {
     }
 }
 
-/// Evicts the stalest of a few sampled keys (approximate LRU).
+/// Evicts the stalest of a few sampled keys without an open alert (approximate LRU).
 fn evict_stalest(store: &mut Store, now: i64) {
-    let n = store.keys.len();
+    let n = store.len();
     if n == 0 {
         return;
     }
     let mut x = (now as u64) ^ 0x9E37_79B9_7F4A_7C15 ^ n as u64;
-    let mut best = 0;
+    let mut best = None;
     let mut best_t = i64::MAX;
     for _ in 0..8 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         let i = (x % n as u64) as usize;
-        let t = store.keys[i].last_seen;
-        if t < best_t && store.keys[i].open.is_none() {
+        let t = store.newest(i);
+        if t < best_t && store.open(i).is_none() {
             best_t = t;
-            best = i;
+            best = Some(i);
         }
     }
-    store.remove(best);
+    store.remove(best.unwrap_or((x % n as u64) as usize));
 }
 
 #[cfg(test)]

@@ -58,10 +58,13 @@ impl Spec {
             Some(e) => !e.has_not(),
             None => lower,
         };
-        // Counting past the largest bound + 1 never changes a decision.
+        // Counting up to the largest bound + 1 decides every comparison; `gte: n` needs n.
         let bound = cmps
             .iter()
-            .map(|(_, n)| n.max(0.0).floor() as usize + 1)
+            .map(|(op, n)| match op {
+                CmpOp::Gte => n.max(0.0).ceil() as usize,
+                _ => n.max(0.0).floor() as usize + 1,
+            })
             .max()
             .unwrap_or(1);
         let cap = match kind {
@@ -84,7 +87,7 @@ impl Spec {
         }
     }
 
-    fn holds(&self, metric: f64) -> bool {
+    pub fn holds(&self, metric: f64) -> bool {
         !self.cmps.is_empty() && self.cmps.iter().all(|(op, n)| op.eval(metric, *n))
     }
 }
@@ -227,6 +230,9 @@ impl Window {
             return closed;
         }
         insert(spec, self, p, dropped);
+        if let Window::Times(v) = self {
+            return Some(times_decide(spec, v, p.time));
+        }
         // A point that arrives after later ones also completes the windows ending at those
         // later points (within T of it): judge them too, earliest first.
         let first = evaluate_at(spec, self, p.time);
@@ -299,17 +305,80 @@ impl Window {
     }
 }
 
+/// Inserts `t` into the ascending `ts[..len]`, keeping at most `ts.len()` timestamps (the
+/// newest); returns the new length and whether a timestamp was dropped. Used by
+/// [`Window::Times`] and by the shard's compact `event_count` store.
+pub fn times_insert(ts: &mut [i64], len: usize, t: i64) -> (usize, bool) {
+    let cap = ts.len();
+    let pos = ts[..len].partition_point(|&x| x <= t);
+    if len < cap {
+        ts.copy_within(pos..len, pos + 1);
+        ts[pos] = t;
+        return (len + 1, false);
+    }
+    if pos == 0 {
+        // Older than everything kept: it is the one that goes.
+        return (len, true);
+    }
+    // Drop the oldest, shift the ones before `pos` down, place `t`.
+    ts.copy_within(1..pos, 0);
+    ts[pos - 1] = t;
+    (len, true)
+}
+
+/// Number of `ts` (ascending) in `(lo, hi]` and the first of them.
+fn times_count(ts: &[i64], lo: i64, hi: i64) -> (usize, i64) {
+    let a = ts.partition_point(|&x| x <= lo);
+    let b = ts.partition_point(|&x| x <= hi);
+    (
+        b - a,
+        ts.get(a).copied().filter(|_| b > a).unwrap_or(i64::MAX),
+    )
+}
+
+/// The decision of an immediate `event_count` after a point at `t` was inserted into the
+/// ascending `ts`: the window ending at `t`, then (for a late point) those ending at the
+/// later stored times within T of it.
+pub fn times_decide(spec: &Spec, ts: &[i64], t: i64) -> Decision {
+    let at = |end: i64| {
+        let (n, first) = times_count(ts, end - spec.timespan, end);
+        Decision {
+            fire: spec.holds(n as f64),
+            metric: n as f64,
+            first: if first == i64::MAX { end } else { first },
+        }
+    };
+    let own = at(t);
+    if own.fire {
+        return own;
+    }
+    let from = ts.partition_point(|&x| x <= t);
+    let to = ts.partition_point(|&x| x < t.saturating_add(spec.timespan));
+    let mut prev = t;
+    for &end in &ts[from..to] {
+        if end != prev {
+            let d = at(end);
+            if d.fire {
+                return d;
+            }
+            prev = end;
+        }
+    }
+    own
+}
+
 /// Puts a point into non-episode state.
 fn insert(spec: &Spec, w: &mut Window, p: Point, dropped: &mut u64) {
     let t = p.time;
     match w {
         Window::Times(v) => {
-            let pos = v.partition_point(|&x| x <= t);
-            v.insert(pos, t);
-            if v.len() > spec.cap {
-                v.remove(0);
-                *dropped += 1;
+            let len = v.len();
+            if len < spec.cap {
+                v.push(0);
             }
+            let (n, d) = times_insert(v, len, t);
+            v.truncate(n);
+            *dropped += d as u64;
         }
         Window::Distinct(v) => {
             let Some(h) = p.value else { return };
@@ -396,8 +465,8 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
     let mut first = i64::MAX;
     let metric = match w {
         Window::Times(v) => {
-            let n = v.iter().filter(|&&t| inw(t)).count();
-            first = v.iter().copied().find(|&t| inw(t)).unwrap_or(i64::MAX);
+            let (n, f) = times_count(v, lo, hi);
+            first = f;
             n as f64
         }
         Window::Distinct(v) => {
@@ -515,7 +584,7 @@ mod tests {
     #[test]
     fn event_count_fires_on_the_event_that_makes_it_true() {
         let s = spec(CorrType::EventCount, 10_000, vec![(CmpOp::Gte, 3.0)], 1);
-        assert_eq!(s.cap, 4);
+        assert_eq!(s.cap, 3);
         let mut w = Window::new(&s);
         let mut d = 0;
         assert!(!w.add(&s, pt(0), &mut d).unwrap().fire);
@@ -655,5 +724,27 @@ mod tests {
             100,
         );
         assert_eq!(aggregate(&m, &mut [1.0, 2.0, 3.0, 10.0]).unwrap(), 2.5);
+    }
+}
+
+#[cfg(test)]
+mod times_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The bounded insert keeps exactly the newest `cap` timestamps, ascending.
+        #[test]
+        fn keeps_the_newest(cap in 1usize..8, ts in proptest::collection::vec(0i64..50, 0..40)) {
+            let mut buf = vec![0i64; cap];
+            let mut len = 0;
+            for (i, &t) in ts.iter().enumerate() {
+                len = times_insert(&mut buf, len, t).0;
+                let mut want: Vec<i64> = ts[..=i].to_vec();
+                want.sort();
+                let want = want[want.len().saturating_sub(cap)..].to_vec();
+                prop_assert_eq!(&buf[..len], &want[..]);
+            }
+        }
     }
 }
