@@ -22,6 +22,12 @@ pub struct CheckArgs {
     /// Do not apply the shipped pipelines (rules/pipelines).
     #[arg(long)]
     pub no_default_pipelines: bool,
+    /// Field-extraction definitions (files or directories; repeatable).
+    #[arg(long = "parsers")]
+    pub parsers: Vec<PathBuf>,
+    /// Do not load the shipped field extractors (rules/parsers).
+    #[arg(long)]
+    pub no_default_parsers: bool,
     /// Print rule-set statistics (buckets, prefilter) as well.
     #[arg(long)]
     pub stats: bool,
@@ -32,6 +38,8 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CliError> {
         rule_paths: a.rules,
         pipeline_paths: a.pipelines,
         no_default_pipelines: a.no_default_pipelines,
+        parser_paths: a.parsers,
+        no_default_parsers: a.no_default_parsers,
         ..EngineConfig::default()
     };
     let e = match engine::build(&cfg, &[&ParserConfig::default()]) {

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use crate::extract::Extractors;
+
 use super::CliError;
 use crate::event::time::Tz;
 use crate::event::{Event, EventBuf, FieldMode, FieldTable};
@@ -66,12 +68,19 @@ pub struct ParseArgs {
     /// Requested UDP receive buffer (SO_RCVBUF), in bytes.
     #[arg(long, default_value_t = 8 << 20)]
     pub udp_recv_buffer: usize,
+    /// Field-extraction definitions to apply besides the shipped ones (files or directories).
+    #[arg(long = "parsers")]
+    pub parsers: Vec<PathBuf>,
+    /// Print only what the parser gives: no field extraction.
+    #[arg(long)]
+    pub no_extract: bool,
     /// Files to read; `-` or nothing for stdin.
     pub files: Vec<String>,
 }
 
 struct Printer {
     parser: Parser,
+    extractors: Extractors,
     buf: EventBuf,
     line: Vec<u8>,
     out: BufWriter<io::StdoutLock<'static>>,
@@ -92,6 +101,7 @@ impl Printer {
             self.errors += 1;
             report(&e);
         }
+        self.extractors.apply(frame, &mut self.buf);
         self.line.clear();
         write_event(
             self.parser.table(),
@@ -156,6 +166,19 @@ pub fn run(a: ParseArgs) -> Result<ExitCode, CliError> {
     }
     let mut table = FieldTable::new();
     cfg.register(&mut table);
+    let extractors = if a.no_extract {
+        Extractors::default()
+    } else {
+        let (sources, mut errs) = crate::engine::extractor_sources(&a.parsers, false);
+        let (defs, derrs) = crate::engine::extractor_defs(&sources);
+        errs.extend(derrs);
+        let (x, xerrs) = Extractors::build(&defs, |_| 0, &mut table);
+        let mut stderr = io::stderr();
+        for e in errs.iter().chain(&xerrs) {
+            let _ = writeln!(stderr, "{e}");
+        }
+        x
+    };
     let framing = FramingConfig {
         framing: Framing::parse(&a.framing).expect("clap checked"),
         max_frame: a.max_frame,
@@ -163,6 +186,7 @@ pub fn run(a: ParseArgs) -> Result<ExitCode, CliError> {
     };
     let mut p = Printer {
         parser: Parser::new(Arc::new(table), cfg),
+        extractors,
         buf: EventBuf::new(),
         line: Vec::with_capacity(4096),
         out: BufWriter::with_capacity(1 << 16, io::stdout().lock()),

@@ -186,6 +186,9 @@ pub struct EventBuf {
     /// Logsource class the input or an extractor assigned (0: none). The table of classes
     /// belongs to the compiled rule set; see `router/`.
     pub class: u16,
+    /// Reusable capture positions for field extraction (`extract/`), so extraction does not
+    /// allocate per event.
+    pub(crate) captures: Vec<(Option<FieldId>, usize, usize)>,
 }
 
 impl EventBuf {
@@ -250,6 +253,13 @@ impl EventBuf {
         } else {
             self.set(field, value);
         }
+    }
+
+    /// The newest stored value of `field`, as stored (span or scalar).
+    #[inline]
+    pub fn get_repr(&self, field: FieldId) -> Option<Repr> {
+        let s = self.head(field);
+        (s != NO_SLOT).then(|| self.slots[s as usize].value)
     }
 
     /// Adds one more value to `field` (an array element), keeping the earlier ones.

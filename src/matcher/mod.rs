@@ -79,8 +79,9 @@ pub struct CompiledRule {
 pub struct CompileOptions {
     /// Values for `%name%` placeholders (the `expand` modifier) that no pipeline resolved.
     pub placeholders: std::collections::BTreeMap<String, Vec<String>>,
-    /// Event logsource classes inputs may assign; class `i + 1` is `classes[i]`.
-    pub classes: Vec<Logsource>,
+    /// Event logsource classes inputs and extractors may assign; class `i + 1` is
+    /// `classes[i]`, one or several logsources.
+    pub classes: Vec<Vec<Logsource>>,
 }
 
 /// An immutable, compiled rule set.
@@ -93,7 +94,7 @@ pub struct RuleSet {
     prefilter: prefilter::Prefilter,
     /// Per bucket, the unfilterable rules (always evaluated when the bucket applies).
     always: Vec<Vec<RuleId>>,
-    classes: Vec<Logsource>,
+    classes: Vec<Vec<Logsource>>,
 }
 
 /// Per-thread working memory for matching; reuse it across events.
@@ -245,7 +246,7 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    pub fn classes(&self) -> &[Logsource] {
+    pub fn classes(&self) -> &[Vec<Logsource>] {
         &self.classes
     }
 

@@ -108,8 +108,10 @@ pub fn choose_routes(required: &[Vec<Requirement>], logsource: &[Option<Logsourc
 
 impl Router {
     /// Builds the index; returns it and each rule's buckets. `classes` are the event
-    /// logsource classes inputs can assign (index = class id - 1; class 0 is "none").
-    pub fn build(routes: &[Route], classes: &[Logsource]) -> (Router, Vec<Vec<BucketId>>) {
+    /// logsource classes inputs and extractors can assign (index = class id - 1; class 0 is
+    /// "none"); a class is one or several logsources (an sshd line is `service: sshd` and
+    /// `service: auth`).
+    pub fn build(routes: &[Route], classes: &[Vec<Logsource>]) -> (Router, Vec<Vec<BucketId>>) {
         let mut r = Router::default();
         let mut class_buckets: HashMap<Logsource, BucketId> = HashMap::new();
         let mut out = Vec::with_capacity(routes.len());
@@ -162,13 +164,14 @@ impl Router {
             };
             out.push(b);
         }
-        // An event class needs every class bucket whose logsource its facets satisfy.
+        // An event class needs every class bucket whose logsource one of its logsources
+        // satisfies.
         r.class_lists = classes
             .iter()
             .map(|class| {
                 let mut v: Vec<BucketId> = class_buckets
                     .iter()
-                    .filter(|(ls, _)| ls.is_satisfied_by(class))
+                    .filter(|(ls, _)| class.iter().any(|c| ls.is_satisfied_by(c)))
                     .map(|(_, b)| *b)
                     .collect();
                 v.sort();

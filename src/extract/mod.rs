@@ -1,0 +1,742 @@
+//! Field extraction: turning free-text log messages into the fields rules group and match on,
+//! declared in YAML (`rules/parsers/*.yml`), compiled at load time, applied after parsing.
+//!
+//! An sshd line says `Failed password for invalid user admin from 203.0.113.7 port 51234
+//! ssh2`; no correlation can group by the source address until something extracts it. An
+//! extractor selects messages (by `appname`, an appname prefix, a message prefix, or field
+//! values for structured events), gives them a Sigma logsource (so rules route to them), and
+//! tries its patterns in order; the first that matches sets its fields. Unmatched messages pass
+//! through unchanged. The format:
+//!
+//! ```yaml
+//! name: openssh
+//! select:
+//!   appname: [sshd]               # any of; or appname_prefix / message_prefix / fields
+//! logsource:                      # one or several (an event can be sshd and auth at once)
+//!   - {product: linux, service: sshd}
+//!   - {product: linux, service: auth}
+//! patterns:
+//!   - match: "Failed {method:word} for invalid user {user:text} from {src_ip:ip} port {src_port:int} {protocol:word}"
+//!     set: {action: login, outcome: failure, invalid_user: "true"}
+//!   - regex: '^Accepted (?P<method>\S+) for (?P<user>\S+) from (?P<src_ip>\S+)'
+//!     set: {action: login, outcome: success}
+//! copy: {user: TargetUserName}    # field aliases for structured events
+//! set: {vendor: openssh}          # constants for every selected event
+//! ```
+//!
+//! Captures are typed: `word` (up to a space), `int` (optional sign, digits), `ip` (IPv4 or
+//! IPv6 characters, validated), `quoted` (a `"…"` string, quotes removed, or a word), `rest`
+//! (everything left), `text` (any text up to what the pattern says next). `text` takes the
+//! **last** place where the rest of the pattern still matches, so an attacker who writes
+//! ` from 10.0.0.1 port 1` into a user name does not move the extracted address: the real one
+//! comes last. A `match` pattern must cover the whole message; `{_:rest}` ignores a tail.
+//! Literals are matched exactly; patterns are dispatched by their leading literal, so only the
+//! few that can match a message are tried, and a regex is used only where a pattern says so.
+
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+use crate::event::{EventBuf, FieldId, FieldTable, Repr, Span, Src};
+use crate::sigma::Logsource;
+use crate::sigma::error::{Problem, RuleError};
+use crate::sigma::yaml::{Value, documents, scalar_text, string_list};
+
+/// A capture's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cap {
+    Word,
+    Int,
+    Ip,
+    Quoted,
+    Rest,
+    Text,
+}
+
+impl Cap {
+    fn parse(s: &str) -> Option<Cap> {
+        Some(match s {
+            "word" => Cap::Word,
+            "int" => Cap::Int,
+            "ip" => Cap::Ip,
+            "quoted" => Cap::Quoted,
+            "rest" => Cap::Rest,
+            "text" | "" => Cap::Text,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Tok {
+    Lit(Box<[u8]>),
+    /// A capture into a field (`None`: `_`, matched but not kept).
+    Cap(Option<FieldId>, Cap),
+}
+
+/// A compiled pattern.
+#[derive(Debug)]
+enum Matcher {
+    Tokens(Vec<Tok>),
+    Regex(regex::bytes::Regex, Vec<(usize, FieldId)>),
+}
+
+#[derive(Debug)]
+struct Pattern {
+    matcher: Matcher,
+    /// The literal the message must start with (for dispatch); empty: none.
+    lead: Box<[u8]>,
+    sets: Constants,
+}
+
+/// What selects events for an extractor.
+#[derive(Debug, Default)]
+struct Select {
+    appnames: Vec<Box<[u8]>>,
+    appname_prefixes: Vec<Box<[u8]>>,
+    message_prefix: Option<Box<[u8]>>,
+    /// Field values the event must have (text, exact).
+    fields: Vec<(FieldId, Box<[u8]>)>,
+}
+
+#[derive(Debug)]
+struct Extractor {
+    name: String,
+    select: Select,
+    /// Event logsource class given to selected events (0: none).
+    class: u16,
+    patterns: Vec<Pattern>,
+    copies: Vec<(FieldId, FieldId)>,
+    sets: Constants,
+}
+
+/// An extractor as written, before field interning.
+#[derive(Clone, Debug)]
+pub struct Def {
+    pub path: Arc<str>,
+    pub line: usize,
+    pub name: String,
+    pub logsources: Vec<Logsource>,
+    doc: yaml_serde::Mapping,
+}
+
+/// Reads extractor definitions (one per YAML document).
+pub fn parse_defs(path: &Arc<str>, text: &str) -> (Vec<Def>, Vec<RuleError>) {
+    let mut defs = Vec::new();
+    let mut errs = Vec::new();
+    for doc in documents(text) {
+        let v = match doc.parse() {
+            Ok(Value::Mapping(m)) => m,
+            Ok(_) => {
+                errs.push(RuleError::new(
+                    path,
+                    None,
+                    Some(doc.first_line),
+                    "an extractor must be a map",
+                ));
+                continue;
+            }
+            Err((m, l)) => {
+                errs.push(RuleError::new(path, None, l, format!("YAML: {m}")));
+                continue;
+            }
+        };
+        let name = v
+            .get("name")
+            .and_then(scalar_text)
+            .unwrap_or_else(|| format!("{path}:{}", doc.first_line));
+        let logsources = match v.get("logsource") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Sequence(s)) => s.iter().filter_map(logsource).collect(),
+            Some(one) => logsource(one).into_iter().collect(),
+        };
+        defs.push(Def {
+            path: path.clone(),
+            line: doc.first_line,
+            name,
+            logsources,
+            doc: v,
+        });
+    }
+    (defs, errs)
+}
+
+fn logsource(v: &Value) -> Option<Logsource> {
+    let Value::Mapping(m) = v else { return None };
+    Some(Logsource {
+        product: m.get("product").and_then(scalar_text),
+        category: m.get("category").and_then(scalar_text),
+        service: m.get("service").and_then(scalar_text),
+    })
+}
+
+/// Compiled extractors.
+#[derive(Debug, Default)]
+pub struct Extractors {
+    list: Vec<Extractor>,
+    by_appname: HashMap<Box<[u8]>, Vec<u32>>,
+    /// Extractors selected otherwise (appname prefix, fields, message prefix only).
+    others: Vec<u32>,
+}
+
+fn compile_pattern(src: &str, table: &mut FieldTable) -> Result<Vec<Tok>, Problem> {
+    let mut toks = Vec::new();
+    let b = src.as_bytes();
+    let mut lit = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' if b.get(i + 1) == Some(&b'{') => {
+                lit.push(b'{');
+                i += 2;
+            }
+            b'}' if b.get(i + 1) == Some(&b'}') => {
+                lit.push(b'}');
+                i += 2;
+            }
+            b'{' => {
+                let end = src[i..]
+                    .find('}')
+                    .ok_or_else(|| Problem::new(format!("unclosed '{{' in {src:?}")))?
+                    + i;
+                let inner = &src[i + 1..end];
+                let (name, ty) = inner.split_once(':').unwrap_or((inner, ""));
+                let cap = Cap::parse(ty.trim()).ok_or_else(|| {
+                    Problem::new(format!(
+                        "capture type {ty:?} is not word, int, ip, quoted, rest or text"
+                    ))
+                })?;
+                if !lit.is_empty() {
+                    toks.push(Tok::Lit(std::mem::take(&mut lit).into()));
+                }
+                if let Some(Tok::Cap(_, prev)) = toks.last()
+                    && (matches!(prev, Cap::Text | Cap::Rest) || matches!(cap, Cap::Text))
+                {
+                    return Err(Problem::new(format!(
+                        "in {src:?}: a text or rest capture must be followed by literal text"
+                    )));
+                }
+                let name = name.trim();
+                let field = (name != "_").then(|| table.intern(name));
+                toks.push(Tok::Cap(field, cap));
+                i = end + 1;
+            }
+            c => {
+                lit.push(c);
+                i += 1;
+            }
+        }
+    }
+    if !lit.is_empty() {
+        toks.push(Tok::Lit(lit.into()));
+    }
+    for w in toks.windows(2) {
+        if let [Tok::Cap(_, Cap::Rest), _] = w {
+            return Err(Problem::new(format!(
+                "in {src:?}: nothing can follow a rest capture"
+            )));
+        }
+    }
+    Ok(toks)
+}
+
+/// Fields set to fixed values.
+type Constants = Vec<(FieldId, Box<[u8]>)>;
+
+fn constants(
+    v: Option<&Value>,
+    table: &mut FieldTable,
+) -> Result<Constants, Problem> {
+    let Some(v) = v else { return Ok(Vec::new()) };
+    let Value::Mapping(m) = v else {
+        return Err(Problem::new("set must map fields to values"));
+    };
+    m.iter()
+        .map(|(k, v)| {
+            let k = scalar_text(k).ok_or_else(|| Problem::new("field names must be text"))?;
+            let v = scalar_text(v)
+                .ok_or_else(|| Problem::new(format!("set {k}: the value must be a scalar")))?;
+            Ok((table.intern(&k), v.into_bytes().into()))
+        })
+        .collect()
+}
+
+impl Extractors {
+    /// Compiles definitions; `class_of(i)` is the event class registered for def `i`'s
+    /// logsources (0 when it has none). Interns every produced field into `table`.
+    pub fn build(
+        defs: &[Def],
+        class_of: impl Fn(usize) -> u16,
+        table: &mut FieldTable,
+    ) -> (Extractors, Vec<RuleError>) {
+        let mut out = Extractors::default();
+        let mut errs = Vec::new();
+        for (di, d) in defs.iter().enumerate() {
+            match compile_def(d, class_of(di), table) {
+                Ok(x) => {
+                    let idx = out.list.len() as u32;
+                    if x.select.appnames.is_empty() {
+                        out.others.push(idx);
+                    }
+                    for a in &x.select.appnames {
+                        out.by_appname.entry(a.clone()).or_default().push(idx);
+                    }
+                    out.list.push(x);
+                }
+                Err(p) => errs.push(RuleError::new(
+                    &d.path,
+                    Some(d.name.clone()),
+                    Some(d.line),
+                    p.reason,
+                )),
+            }
+        }
+        (out, errs)
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// The extractors' names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.list.iter().map(|x| x.name.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Applies the first extractor that selects the event in `buf` (parsed from `raw`):
+    /// its logsource class, its constants and copies, and the fields of its first matching
+    /// pattern. Returns whether a pattern matched.
+    pub fn apply(&self, raw: &[u8], buf: &mut EventBuf) -> bool {
+        if self.list.is_empty() {
+            return false;
+        }
+        let appname = match buf.get_repr(FieldId::APPNAME) {
+            Some(Repr::Str(s)) => Some(s),
+            _ => None,
+        };
+        let mut chosen = None;
+        if let Some(a) = appname {
+            let name = bytes(raw, buf, a);
+            if let Some(v) = self.by_appname.get(name) {
+                chosen = v
+                    .iter()
+                    .copied()
+                    .find(|&i| self.selects(i as usize, raw, buf));
+            }
+        }
+        if chosen.is_none() {
+            chosen = self
+                .others
+                .iter()
+                .copied()
+                .find(|&i| self.selects(i as usize, raw, buf));
+        }
+        let Some(i) = chosen else { return false };
+        let x = &self.list[i as usize];
+        if x.class != 0 {
+            buf.class = x.class;
+        }
+        for (f, v) in &x.sets {
+            let s = buf.push_scratch(v);
+            buf.set(*f, Repr::Str(s));
+        }
+        for &(to, from) in &x.copies {
+            if let Some(v) = buf.get_repr(from) {
+                buf.set(to, v);
+            }
+        }
+        let Some(Repr::Str(msg)) = buf.get_repr(FieldId::MESSAGE) else {
+            return false;
+        };
+        let mut caps = std::mem::take(&mut buf.captures);
+        let text = bytes(raw, buf, msg);
+        let found = x.patterns.iter().find(|p| {
+            if !text.starts_with(&p.lead) {
+                return false;
+            }
+            caps.clear();
+            match &p.matcher {
+                Matcher::Tokens(t) => match_tokens(t, text, 0, &mut caps),
+                Matcher::Regex(re, groups) => match re.captures(text) {
+                    Some(c) => {
+                        for &(g, f) in groups {
+                            if let Some(m) = c.get(g) {
+                                caps.push((Some(f), m.start(), m.end()));
+                            }
+                        }
+                        true
+                    }
+                    None => false,
+                },
+            }
+        });
+        let Some(p) = found else {
+            buf.captures = caps;
+            return false;
+        };
+        for &(f, a, e) in &caps {
+            let Some(f) = f else { continue };
+            let (a, e) = trim_quotes(bytes(raw, buf, msg), a, e);
+            let span = Span {
+                src: msg.src,
+                start: msg.start + a as u32,
+                len: (e - a) as u32,
+            };
+            buf.set(f, Repr::Str(span));
+        }
+        for (f, v) in &p.sets {
+            let s = buf.push_scratch(v);
+            buf.set(*f, Repr::Str(s));
+        }
+        buf.captures = caps;
+        true
+    }
+
+    fn selects(&self, i: usize, raw: &[u8], buf: &EventBuf) -> bool {
+        let s = &self.list[i].select;
+        if !s.appname_prefixes.is_empty() {
+            let Some(Repr::Str(a)) = buf.get_repr(FieldId::APPNAME) else {
+                return false;
+            };
+            let name = bytes(raw, buf, a);
+            if !s.appname_prefixes.iter().any(|p| name.starts_with(p)) {
+                return false;
+            }
+        }
+        if let Some(p) = &s.message_prefix {
+            let Some(Repr::Str(m)) = buf.get_repr(FieldId::MESSAGE) else {
+                return false;
+            };
+            if !bytes(raw, buf, m).starts_with(p) {
+                return false;
+            }
+        }
+        let mut tmp = Vec::new();
+        for (f, want) in &s.fields {
+            let Some(r) = buf.get_repr(*f) else {
+                return false;
+            };
+            let ev = crate::event::Event::new(raw, buf);
+            let v = match r {
+                Repr::Str(sp) => ev.bytes(sp),
+                other => {
+                    let val = match other {
+                        Repr::Int(i) => crate::event::Value::Int(i),
+                        Repr::UInt(u) => crate::event::Value::UInt(u),
+                        Repr::Float(x) => crate::event::Value::Float(x),
+                        Repr::Bool(b) => crate::event::Value::Bool(b),
+                        _ => return false,
+                    };
+                    let n = val.text(&mut tmp).len();
+                    &tmp[..n]
+                }
+            };
+            if v != &**want {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The bytes of a span of the event being built.
+fn bytes<'a>(raw: &'a [u8], buf: &'a EventBuf, s: Span) -> &'a [u8] {
+    let b: &[u8] = match s.src {
+        Src::Raw => raw,
+        Src::Json => &buf.json,
+        Src::Scratch => &buf.scratch,
+    };
+    &b[s.start as usize..(s.start + s.len) as usize]
+}
+
+/// `"…"` captured by `quoted` loses its quotes.
+fn trim_quotes(t: &[u8], a: usize, e: usize) -> (usize, usize) {
+    if e - a >= 2 && t[a] == b'"' && t[e - 1] == b'"' {
+        (a + 1, e - 1)
+    } else {
+        (a, e)
+    }
+}
+
+/// End of the capture `cap` starting at `i`, for captures that decide their own extent.
+fn extent(cap: Cap, t: &[u8], i: usize) -> Option<usize> {
+    let rest = &t[i..];
+    let n = match cap {
+        Cap::Word => rest.iter().position(|&c| c == b' ').unwrap_or(rest.len()),
+        Cap::Int => {
+            let sign = usize::from(matches!(rest.first(), Some(b'-' | b'+')));
+            let d = rest[sign..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if d == 0 {
+                return None;
+            }
+            sign + d
+        }
+        Cap::Ip => {
+            let n = rest
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit() || matches!(c, b'.' | b':'))
+                .count();
+            let s = std::str::from_utf8(&rest[..n]).ok()?;
+            s.parse::<std::net::IpAddr>().ok()?;
+            n
+        }
+        Cap::Quoted => {
+            if rest.first() == Some(&b'"') {
+                1 + memchr::memchr(b'"', &rest[1..])? + 1
+            } else {
+                rest.iter().position(|&c| c == b' ').unwrap_or(rest.len())
+            }
+        }
+        Cap::Rest => rest.len(),
+        Cap::Text => return None,
+    };
+    (n > 0 || cap == Cap::Rest).then_some(i + n)
+}
+
+/// Matches `toks` against `t[i..]` to the end; records captures.
+fn match_tokens(
+    toks: &[Tok],
+    t: &[u8],
+    i: usize,
+    caps: &mut Vec<(Option<FieldId>, usize, usize)>,
+) -> bool {
+    let Some((first, rest)) = toks.split_first() else {
+        return i == t.len();
+    };
+    match first {
+        Tok::Lit(l) => t[i..].starts_with(l) && match_tokens(rest, t, i + l.len(), caps),
+        Tok::Cap(f, Cap::Text) => {
+            // The last place where the following literal, and the rest, match.
+            let Some(Tok::Lit(next)) = rest.first() else {
+                caps.push((*f, i, t.len()));
+                return true;
+            };
+            let mut end = t.len();
+            while let Some(p) = memchr::memmem::rfind(&t[i..end], next) {
+                let at = i + p;
+                let mark = caps.len();
+                caps.push((*f, i, at));
+                if match_tokens(rest, t, at, caps) {
+                    return true;
+                }
+                caps.truncate(mark);
+                if p == 0 {
+                    break;
+                }
+                end = at + next.len() - 1;
+            }
+            false
+        }
+        Tok::Cap(f, cap) => {
+            let Some(e) = extent(*cap, t, i) else {
+                return false;
+            };
+            let mark = caps.len();
+            caps.push((*f, i, e));
+            if match_tokens(rest, t, e, caps) {
+                return true;
+            }
+            caps.truncate(mark);
+            false
+        }
+    }
+}
+
+fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor, Problem> {
+    let m = &d.doc;
+    let mut select = Select::default();
+    match m.get("select") {
+        Some(Value::Mapping(s)) => {
+            for (k, v) in s {
+                let k = scalar_text(k).unwrap_or_default();
+                match k.as_str() {
+                    "appname" => {
+                        select.appnames = string_list(v)
+                            .into_iter()
+                            .map(|x| x.into_bytes().into())
+                            .collect()
+                    }
+                    "appname_prefix" => {
+                        select.appname_prefixes = string_list(v)
+                            .into_iter()
+                            .map(|x| x.into_bytes().into())
+                            .collect()
+                    }
+                    "message_prefix" => {
+                        select.message_prefix = scalar_text(v).map(|x| x.into_bytes().into())
+                    }
+                    "fields" => {
+                        let Value::Mapping(fm) = v else {
+                            return Err(Problem::new("select.fields must map fields to values")
+                                .near("fields"));
+                        };
+                        for (fk, fv) in fm {
+                            let fk = scalar_text(fk).unwrap_or_default();
+                            let fv = scalar_text(fv).ok_or_else(|| {
+                                Problem::new("select.fields values must be scalars")
+                            })?;
+                            select
+                                .fields
+                                .push((table.intern(&fk), fv.into_bytes().into()));
+                        }
+                    }
+                    other => {
+                        return Err(Problem::new(format!(
+                            "select: unknown key {other:?} (appname, appname_prefix, message_prefix, fields)"
+                        ))
+                        .near(other));
+                    }
+                }
+            }
+        }
+        _ => return Err(Problem::new("an extractor needs select:").near("select")),
+    }
+    if select.appnames.is_empty()
+        && select.appname_prefixes.is_empty()
+        && select.message_prefix.is_none()
+        && select.fields.is_empty()
+    {
+        return Err(Problem::new("select names nothing to select by"));
+    }
+    let mut patterns = Vec::new();
+    if let Some(Value::Sequence(ps)) = m.get("patterns") {
+        for p in ps {
+            let Value::Mapping(pm) = p else {
+                return Err(Problem::new(
+                    "each pattern must be a map with match or regex",
+                ));
+            };
+            let sets = constants(pm.get("set"), table)?;
+            let (matcher, lead) = if let Some(src) = pm.get("match").and_then(scalar_text) {
+                let toks = compile_pattern(&src, table).map_err(|e| e.near(src.clone()))?;
+                let lead = match toks.first() {
+                    Some(Tok::Lit(l)) => l.clone(),
+                    _ => Box::default(),
+                };
+                (Matcher::Tokens(toks), lead)
+            } else if let Some(src) = pm.get("regex").and_then(scalar_text) {
+                let re = regex::bytes::Regex::new(&src)
+                    .map_err(|e| Problem::new(format!("regex {src:?}: {e}")).near(src.clone()))?;
+                let groups = re
+                    .capture_names()
+                    .enumerate()
+                    .filter_map(|(i, n)| n.map(|n| (i, table.intern(n))))
+                    .collect();
+                (Matcher::Regex(re, groups), Box::default())
+            } else {
+                return Err(Problem::new("a pattern needs match: or regex:"));
+            };
+            patterns.push(Pattern {
+                matcher,
+                lead,
+                sets,
+            });
+        }
+    }
+    let mut copies = Vec::new();
+    if let Some(Value::Mapping(cm)) = m.get("copy") {
+        for (to, from) in cm {
+            let (Some(to), Some(from)) = (scalar_text(to), scalar_text(from)) else {
+                return Err(Problem::new("copy must map new fields to existing ones"));
+            };
+            copies.push((table.intern(&to), table.intern(&from)));
+        }
+    }
+    Ok(Extractor {
+        name: d.name.clone(),
+        select,
+        class,
+        patterns,
+        copies,
+        sets: constants(m.get("set"), table)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(p: &str) -> (Vec<Tok>, FieldTable) {
+        let mut t = FieldTable::new();
+        (compile_pattern(p, &mut t).unwrap(), t)
+    }
+
+    fn caps(p: &str, s: &str) -> Option<Vec<(String, String)>> {
+        let (tk, t) = toks(p);
+        let mut c = Vec::new();
+        match_tokens(&tk, s.as_bytes(), 0, &mut c).then(|| {
+            c.iter()
+                .filter_map(|(f, a, e)| f.map(|f| (t.name(f).to_string(), s[*a..*e].to_string())))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn typed_captures() {
+        let p = "Failed {method:word} for {user:text} from {src_ip:ip} port {src_port:int} {proto:word}";
+        let c = caps(
+            p,
+            "Failed password for root from 203.0.113.7 port 51234 ssh2",
+        )
+        .unwrap();
+        assert_eq!(c[1], ("user".into(), "root".into()));
+        assert_eq!(c[2], ("src_ip".into(), "203.0.113.7".into()));
+        assert_eq!(c[3], ("src_port".into(), "51234".into()));
+        assert!(caps(p, "Failed password for root from nohost port 51234 ssh2").is_none());
+        assert!(caps(p, "Failed password for root from 1.2.3.4 port x ssh2").is_none());
+    }
+
+    #[test]
+    fn text_takes_the_last_match_so_user_names_cannot_spoof_addresses() {
+        let p = "Failed password for invalid user {user:text} from {src_ip:ip} port {src_port:int} ssh2";
+        let c = caps(
+            p,
+            "Failed password for invalid user x from 10.0.0.1 port 1 ssh2 from 203.0.113.9 port 4242 ssh2",
+        )
+        .unwrap();
+        assert_eq!(c[0].1, "x from 10.0.0.1 port 1 ssh2");
+        assert_eq!(c[1].1, "203.0.113.9");
+        let c = caps(
+            p,
+            "Failed password for invalid user some body from ::1 port 22 ssh2",
+        )
+        .unwrap();
+        assert_eq!(c[0].1, "some body");
+        assert_eq!(c[1].1, "::1");
+    }
+
+    #[test]
+    fn whole_message_unless_rest() {
+        assert!(
+            caps(
+                "Accepted {m:word} for {u:word}",
+                "Accepted password for bob from x"
+            )
+            .is_none()
+        );
+        let c = caps(
+            "Accepted {m:word} for {u:word}{_:rest}",
+            "Accepted password for bob from x",
+        )
+        .unwrap();
+        assert_eq!(c.len(), 2);
+        let c = caps("cmd={c:quoted} ok", r#"cmd="ls -la" ok"#).unwrap();
+        assert_eq!(c[0].1, "\"ls -la\"");
+    }
+
+    #[test]
+    fn bad_patterns_are_errors() {
+        let mut t = FieldTable::new();
+        assert!(compile_pattern("{a:text}{b:word}", &mut t).is_err());
+        assert!(compile_pattern("{a:rest} x", &mut t).is_err());
+        assert!(compile_pattern("{a:float}", &mut t).is_err());
+        assert!(compile_pattern("{a", &mut t).is_err());
+    }
+}
