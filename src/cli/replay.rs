@@ -13,22 +13,22 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, IsTerminal, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 
 use super::CliError;
 use crate::correlator::shard::{CorrAlert, Shard};
-use crate::correlator::{
-    CorrOptions, Correlations, GROUP_SEP, HitBatch, HitStats, Policy, checkpoint,
-};
+use crate::correlator::{CorrOptions, Correlations, GROUP_SEP, Policy, checkpoint};
 use crate::engine::{self, EngineConfig};
 use crate::event::time::Tz;
 use crate::event::{Event, EventBuf, FieldMode, FieldTable, Timestamp};
-use crate::matcher::{CompileOptions, RuleId, RuleSet, Scratch};
+use crate::matcher::{CompileOptions, RuleId, RuleSet};
 use crate::parser::{InputFormat, ParseErrorKind, Parser, ParserConfig};
 use crate::reader::file::{DEFAULT_CHUNK, FileSource, read_frames_from};
 use crate::reader::{Batch, FrameStats, FramingConfig};
+use crate::runner::Runner;
 use crate::sigma::Logsource;
 use crate::sink::alert;
 
@@ -43,6 +43,12 @@ pub struct ReplayArgs {
     /// Do not apply the shipped pipelines (rules/pipelines).
     #[arg(long)]
     pub no_default_pipelines: bool,
+    /// Field-extraction definitions (files or directories; repeatable).
+    #[arg(long = "parsers")]
+    pub parsers: Vec<PathBuf>,
+    /// Do not apply the shipped field extractors (rules/parsers).
+    #[arg(long)]
+    pub no_default_parsers: bool,
     /// Input format, or auto to detect it per line.
     #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(InputFormat::NAMES))]
     pub format: String,
@@ -165,6 +171,7 @@ impl Progress {
 /// Writes alerts to stdout, skipping those a previous run already emitted (journal).
 pub struct Emitter<'a> {
     table: &'a FieldTable,
+    extractors: &'a crate::extract::Extractors,
     rules: &'a RuleSet,
     corrs: &'a Correlations,
     evidence: Parser,
@@ -211,6 +218,7 @@ impl Emitter<'_> {
         self.ev_json.clear();
         for raw in raws.iter().take(self.max_events) {
             let _ = self.evidence.parse(raw, received, &mut self.ebuf);
+            self.extractors.apply(raw, &mut self.ebuf);
             let mut j = Vec::new();
             super::parse::write_event(self.table, &Event::new(raw, &self.ebuf), &mut j);
             self.ev_json.push(j);
@@ -356,13 +364,15 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
         ..ParserConfig::default()
     };
     if let Some(ls) = &a.logsource {
-        compile.classes.push(parse_logsource(ls)?);
+        compile.classes.push(vec![parse_logsource(ls)?]);
         pcfg.class = 1;
     }
     let cfg = EngineConfig {
         rule_paths: a.rules.clone(),
         pipeline_paths: a.pipelines.clone(),
         no_default_pipelines: a.no_default_pipelines,
+        parser_paths: a.parsers.clone(),
+        no_default_parsers: a.no_default_parsers,
         compile,
         correlation: CorrOptions {
             policy: Policy::parse(&a.policy).expect("clap checked"),
@@ -370,14 +380,14 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
             ..CorrOptions::default()
         },
     };
-    let eng = engine::build(&cfg, &[&pcfg]).map_err(|errs| {
+    let eng = Arc::new(engine::build(&cfg, &[&pcfg]).map_err(|errs| {
         CliError::Usage(
             errs.iter()
                 .map(|e| e.to_string())
                 .collect::<Vec<_>>()
                 .join("\n"),
         )
-    })?;
+    })?);
     let mut stderr = io::stderr();
     for e in &eng.errors {
         let _ = writeln!(stderr, "{e}");
@@ -395,7 +405,12 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
             "--state-dir needs files (stdin cannot be resumed)".into(),
         ));
     }
-    let mut shard = Shard::new(corrs.clone(), (a.lateness * 1000) as i64);
+    let mut runner = Runner::new(
+        eng.clone(),
+        &pcfg,
+        (a.lateness * 1000) as i64,
+        (a.max_future * 1000) as i64,
+    );
     let mut resume: Option<Position> = None;
     let mut already = hashbrown::HashSet::new();
     let mut journal = None;
@@ -404,7 +419,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
             path: dir.display().to_string(),
             source: e,
         })?;
-        resume = load_state(dir, &mut shard)?;
+        resume = load_state(dir, &mut runner.shard)?;
         already = load_journal(dir);
         if let Some(p) = &resume {
             if files.get(p.file_index) != Some(&p.file) {
@@ -431,9 +446,9 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
                 })?,
         );
     }
-    let mut parser = Parser::new(eng.table.clone(), pcfg.clone());
     let mut emitter = Emitter {
         table: &eng.table,
+        extractors: &eng.extractors,
         rules: &rules,
         corrs: &corrs,
         evidence: Parser::new(
@@ -453,16 +468,9 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
         per_rule: BTreeMap::new(),
         alerts: 0,
     };
-    let mut buf = EventBuf::new();
-    let mut scratch = Scratch::new();
-    let mut hits: Vec<RuleId> = Vec::new();
-    let mut hit_batch = [HitBatch::default()];
-    let mut hit_stats = HitStats::default();
     let mut corr_out: Vec<CorrAlert> = Vec::new();
-    let (mut key_buf, mut tmp) = (Vec::new(), Vec::new());
-    let mut errors_by_kind = [0u64; ParseErrorKind::ALL.len()];
-    let (mut events, mut bytes, mut no_time, mut future) = (0u64, 0u64, 0u64, 0u64);
-    let max_future = (a.max_future * 1000) as i64;
+    let mut bytes = 0u64;
+    let mut events = 0u64;
     let total: Option<u64> = files
         .iter()
         .map(|f| {
@@ -517,55 +525,23 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
             || reference,
             |batch: Batch| {
                 bytes += batch.data.len() as u64;
-                let received_ms = batch.received.0 / 1_000_000;
                 for (i, frame) in batch.iter().enumerate() {
                     events += 1;
                     since_ckpt += 1;
-                    if let Err(e) = parser.parse(frame, batch.received, &mut buf) {
-                        errors_by_kind[e.kind.index()] += 1;
-                    }
-                    let ev = Event::new(frame, &buf);
-                    hits.clear();
-                    rules.matches_into(&ev, &mut scratch, &mut hits);
-                    if !hits.is_empty() {
-                        let t = match ev.time() {
-                            None => {
-                                no_time += 1;
-                                ev.received()
-                            }
-                            Some(t) if t.0 / 1_000_000 > received_ms + max_future => {
-                                future += 1;
-                                ev.received()
-                            }
-                            Some(t) => t,
-                        };
-                        let t_ms = t.0 / 1_000_000;
-                        for &h in &hits {
-                            if corrs.feeds(h) {
-                                corrs.hits_into(
-                                    h,
-                                    &ev,
-                                    t_ms,
-                                    received_ms,
-                                    &mut hit_batch,
-                                    &mut key_buf,
-                                    &mut tmp,
-                                    &mut hit_stats,
-                                );
-                            }
-                            if corrs.rule_emits(h)
-                                && let Err(e) = emitter.detection(h, frame, t, batch.received)
-                            {
-                                write_err = Some(e);
-                                return None;
-                            }
+                    runner.event(frame, batch.received, |r, t| {
+                        if write_err.is_none()
+                            && let Err(e) = emitter.detection(r, frame, t, batch.received)
+                        {
+                            write_err = Some(e);
                         }
+                    });
+                    if write_err.is_some() {
+                        return None;
                     }
                     // Checkpoint on a frame boundary, after the frame's hits are applied.
                     let at_ckpt = a.state_dir.is_some() && since_ckpt >= a.checkpoint_every;
-                    if !hit_batch[0].hits.is_empty() && (at_ckpt || i + 1 == batch.len()) {
-                        shard.process(&hit_batch[0], &mut corr_out);
-                        hit_batch[0].clear();
+                    if runner.pending() > 0 && (at_ckpt || i + 1 == batch.len()) {
+                        runner.drain(&mut corr_out);
                         for ca in corr_out.drain(..) {
                             if let Err(e) = emitter.correlation(&ca) {
                                 write_err = Some(e);
@@ -587,7 +563,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
                         if let Err(e) = emitter
                             .out
                             .flush()
-                            .and_then(|()| save_state(dir, &pos, &shard))
+                            .and_then(|()| save_state(dir, &pos, &runner.shard))
                         {
                             write_err = Some(e);
                             return None;
@@ -605,7 +581,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
     }
     // End of input: every pending window is decided.
     if write_err.is_none() {
-        shard.flush(&mut corr_out);
+        runner.finish(&mut corr_out);
         for ca in corr_out.drain(..) {
             if let Err(e) = emitter.correlation(&ca) {
                 write_err = Some(e);
@@ -635,13 +611,14 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
             offset: end,
             events,
         };
-        save_state(dir, &pos, &shard).map_err(|e| CliError::Io {
+        save_state(dir, &pos, &runner.shard).map_err(|e| CliError::Io {
             path: dir.display().to_string(),
             source: e,
         })?;
     }
     let secs = started.elapsed().as_secs_f64();
-    let perr: u64 = errors_by_kind.iter().sum();
+    let rs = runner.stats;
+    let perr: u64 = rs.parse_errors.iter().sum();
     let _ = writeln!(
         stderr,
         "kuzet: {events} events ({:.1} MB) in {secs:.2}s ({:.0} events/s), {perr} parse errors, {} alerts",
@@ -650,24 +627,24 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
         emitter.alerts
     );
     for k in ParseErrorKind::ALL {
-        let n = errors_by_kind[k.index()];
+        let n = rs.parse_errors[k.index()];
         if n > 0 {
             let _ = writeln!(stderr, "  parse errors {}: {n}", k.name());
         }
     }
-    let s = shard.stats();
+    let s = runner.shard.stats();
     if !corrs.is_empty() {
         let _ = writeln!(
             stderr,
             "  correlation: {} hits, {} without a group-by value, {} late, {} keys live, {} expired, {} evicted; {} events without time, {} too far in the future (receive time used)",
             s.hits,
-            hit_stats.missing_group_key,
+            rs.hits.missing_group_key,
             s.late,
-            shard.live_keys(),
+            runner.shard.live_keys(),
             s.keys_expired,
             s.keys_evicted,
-            no_time,
-            future
+            rs.no_time,
+            rs.future
         );
     }
     let mut top: Vec<(u64, &String, &String)> = emitter
