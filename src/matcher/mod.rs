@@ -336,12 +336,10 @@ impl RuleSet {
             FieldSel::Field(f) => f,
         };
         match &l.test {
-            Test::Exists(want) => ev.has(f) == *want,
-            Test::Null => match ev.get(f) {
-                None | Some(Value::Null) => true,
-                Some(Value::Str(b)) => b.is_empty(),
-                Some(_) => false,
-            },
+            // `exists` and `null` test for a value: JSON null is none, `""` is one
+            // (tests/oracle/SEMANTICS.md 2.11: `IS NOT NULL` / `IS NULL`).
+            Test::Exists(want) => has_value(ev, f) == *want,
+            Test::Null => !has_value(ev, f),
             test => {
                 let mut first = true;
                 for v in ev.values(f) {
@@ -359,6 +357,11 @@ impl RuleSet {
             }
         }
     }
+}
+
+/// Whether `f` has a value other than JSON null.
+fn has_value(ev: &Event<'_>, f: FieldId) -> bool {
+    ev.values(f).any(|v| !matches!(v, Value::Null))
 }
 
 impl Scratch {

@@ -8,7 +8,8 @@
 //! - strings: Sigma wildcards, ASCII case-insensitive unless `cased`; `?` is one character;
 //! - YAML numbers and booleans equal the value's text (numbers also numerically when the
 //!   event value is numeric); `lt`/`gt`... compare numbers; `cidr` parses an IP;
-//! - `null`: absent or empty; `exists`: present or not; `re`: unanchored search;
+//! - `null`: absent or JSON null (`""` is a value); `exists`: a non-null value or not;
+//!   `re`: unanchored search;
 //! - keywords search the `message` field, or the whole frame when there is none;
 //! - a rule whose logsource is not expressed as conditions applies only to events whose
 //!   class declares that logsource.
@@ -137,12 +138,9 @@ fn value_matches(
     }
     match sv {
         SValue::Alt(vs) => vs.iter().any(|x| value_matches(x, vals, it, ev, t)),
-        SValue::Null => match vals.first() {
-            None | Some(Value::Null) => true,
-            Some(Value::Str(s)) => s.is_empty(),
-            _ => false,
-        },
-        SValue::Exists(b) => vals.is_empty() != *b,
+        // SQL `IS NULL` / `IS NOT NULL` (tests/oracle/SEMANTICS.md 2.11).
+        SValue::Null => vals.iter().all(|v| matches!(v, Value::Null)),
+        SValue::Exists(b) => vals.iter().any(|v| !matches!(v, Value::Null)) == *b,
         _ => vals
             .iter()
             .any(|v| !matches!(v, Value::Null) && one(sv, v, ev, t)),
