@@ -481,7 +481,9 @@ fn test_text_slot(
         Test::Cmp(op, n) => parse_num(text).is_some_and(|x| op.eval(x, *n)),
         Test::FieldRef(other, mode) => {
             let mut tmp = Vec::new();
-            let Some(o) = ev.get(*other) else {
+            // SQL compares with NULL as unknown: a missing or null other field never
+            // matches (tests/oracle/SEMANTICS.md 2.13).
+            let Some(o) = ev.get(*other).filter(|o| !matches!(o, Value::Null)) else {
                 return false;
             };
             let ot: Vec<u8> = o.text(&mut tmp).to_vec();

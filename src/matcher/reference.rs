@@ -206,7 +206,10 @@ fn one(sv: &SValue, v: &Value<'_>, ev: &Event<'_>, t: &FieldTable) -> bool {
             let Some(id) = t.get(field.as_bytes()) else {
                 return false;
             };
-            let Some(o) = ev.get(id) else { return false };
+            // A missing or null other field never matches (SEMANTICS.md 2.13).
+            let Some(o) = ev.get(id).filter(|o| !matches!(o, Value::Null)) else {
+                return false;
+            };
             let o = text_of(&o);
             match mode {
                 RefMode::Equals => text.eq_ignore_ascii_case(&o),
