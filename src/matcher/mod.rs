@@ -696,12 +696,27 @@ impl Compiler<'_> {
                 self.leaf(sel, format!("{v:?}"), |_| Ok(Test::Exists(b)))
             }
             SValue::Regex { pattern, flags } => {
-                let (p, f) = (pattern.clone(), *flags);
+                // Flags go inline, as pySigma writes them (`(?ims)…`, tests/oracle/SEMANTICS.md
+                // 2.7), so the compiled regex's text carries them: the prefilter re-parses that
+                // text for its literals, and without `(?i)` it would demand `ärg` where `ÄRG`
+                // matches (ASCII-insensitive scanning does not fold `ä`).
+                let mut p = String::new();
+                if flags.ignore_case || flags.multi_line || flags.dot_all {
+                    p.push_str("(?");
+                    for (on, c) in [
+                        (flags.ignore_case, 'i'),
+                        (flags.multi_line, 'm'),
+                        (flags.dot_all, 's'),
+                    ] {
+                        if on {
+                            p.push(c);
+                        }
+                    }
+                    p.push(')');
+                }
+                p.push_str(pattern);
                 self.leaf(sel, format!("{v:?}"), |_| {
                     regex::bytes::RegexBuilder::new(&p)
-                        .case_insensitive(f.ignore_case)
-                        .multi_line(f.multi_line)
-                        .dot_matches_new_line(f.dot_all)
                         .size_limit(1 << 22)
                         .build()
                         .map(Test::Regex)
