@@ -834,7 +834,7 @@ fn simplify(n: Node) -> Node {
 /// through ANDs only, and ORs of such equalities on one field (`EventID: [19, 20, 21]`),
 /// values folded.
 fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requirement> {
-    fn eq(n: &Node, leaves: &[LeafDef]) -> Option<(FieldId, Box<[u8]>)> {
+    fn eq(n: &Node, leaves: &[LeafDef]) -> Option<(FieldId, Vec<Box<[u8]>>)> {
         let Node::Leaf(l) = n else { return None };
         let d = &leaves[*l as usize];
         match (d.field, &d.test) {
@@ -844,8 +844,15 @@ fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requ
                     kind: StrKind::Exact(p),
                     ..
                 }),
-            ) if !p.is_empty() => Some((f, p.to_ascii_lowercase().into())),
-            (FieldSel::Field(f), Test::Num(_, t)) => Some((f, t.clone())),
+            ) if !p.is_empty() => Some((f, vec![p.to_ascii_lowercase().into()])),
+            // A number matches strings spelled as the rule writes it and numbers equal to
+            // it, which the router sees spelled as the event's number prints (`1e-7` in the
+            // rule is `0.0000001` in an event).
+            (FieldSel::Field(f), Test::Num(n, t)) => {
+                let mut v: Vec<Box<[u8]>> = vec![t.clone(), format!("{n}").into_bytes().into()];
+                v.dedup();
+                Some((f, v))
+            }
             _ => None,
         }
     }
@@ -865,14 +872,14 @@ fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requ
                     return Vec::new();
                 }
                 field = Some(f);
-                values.push(v);
+                values.extend(v);
             }
             values.sort();
             values.dedup();
             field.map(|f| vec![(f, values)]).unwrap_or_default()
         }
         leaf => eq(leaf, leaves)
-            .map(|(f, v)| vec![(f, vec![v])])
+            .map(|(f, v)| vec![(f, v)])
             .unwrap_or_default(),
     }
 }
