@@ -18,7 +18,7 @@ use crate::event::{Event, FieldTable, Value};
 use crate::sigma::Logsource;
 use crate::sigma::condition::Cond;
 use crate::sigma::rule::{Item, Rule, Search};
-use crate::sigma::value::{CmpOp, RefMode, SPart, SValue};
+use crate::sigma::value::{CmpOp, ReFlags, RefMode, SPart, SValue};
 
 /// Whether `rule` matches `ev`. `class` is the logsource the event's class declares.
 pub fn matches(rule: &Rule, ev: &Event<'_>, table: &FieldTable, class: Option<&Logsource>) -> bool {
@@ -178,12 +178,7 @@ fn one(sv: &SValue, v: &Value<'_>, ev: &Event<'_>, t: &FieldTable) -> bool {
                     || l == (if *b { "1" } else { "0" }).as_bytes()
             }
         },
-        SValue::Regex { pattern, flags } => regex::bytes::RegexBuilder::new(pattern)
-            .case_insensitive(flags.ignore_case)
-            .multi_line(flags.multi_line)
-            .dot_matches_new_line(flags.dot_all)
-            .build()
-            .is_ok_and(|r| r.is_match(&text)),
+        SValue::Regex { pattern, flags } => regex_match(pattern, *flags, &text),
         SValue::Cidr(net) => std::str::from_utf8(&text)
             .ok()
             .and_then(|s| {
@@ -227,6 +222,34 @@ fn one(sv: &SValue, v: &Value<'_>, ev: &Event<'_>, t: &FieldTable) -> bool {
             unreachable!("handled by value_matches")
         }
     }
+}
+
+/// `re`: an unanchored search. Compiled patterns are kept per thread, because compiling
+/// is the slow part here (milliseconds per pattern in debug builds, once per value tested).
+fn regex_match(pattern: &str, flags: ReFlags, text: &[u8]) -> bool {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    type Cache = HashMap<(String, ReFlags), Option<regex::bytes::Regex>>;
+    thread_local! {
+        static CACHE: RefCell<Cache> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 4096 {
+            c.clear();
+        }
+        c.entry((pattern.to_string(), flags))
+            .or_insert_with(|| {
+                regex::bytes::RegexBuilder::new(pattern)
+                    .case_insensitive(flags.ignore_case)
+                    .multi_line(flags.multi_line)
+                    .dot_matches_new_line(flags.dot_all)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+            .is_some_and(|r| r.is_match(text))
+    })
 }
 
 /// Plain recursive wildcard matching, one UTF-8 character per `?`.
