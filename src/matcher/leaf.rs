@@ -264,9 +264,10 @@ pub enum Test {
     Regex(regex::bytes::Regex),
     Cidr(IpNet),
     Cmp(CmpOp, f64),
-    /// The field is present (`exists: true`) or absent (`exists: false`).
+    /// The field has a value other than JSON null (`exists: true`), or has none
+    /// (`exists: false`).
     Exists(bool),
-    /// `null`: the field is absent or empty.
+    /// `null`: the field is absent or JSON null (not `""`).
     Null,
     /// Compare with another field of the same event.
     FieldRef(crate::event::FieldId, RefMode),

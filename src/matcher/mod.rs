@@ -337,12 +337,10 @@ impl RuleSet {
             FieldSel::Field(f) => f,
         };
         match &l.test {
-            Test::Exists(want) => ev.has(f) == *want,
-            Test::Null => match ev.get(f) {
-                None | Some(Value::Null) => true,
-                Some(Value::Str(b)) => b.is_empty(),
-                Some(_) => false,
-            },
+            // `exists` and `null` test for a value: JSON null is none, `""` is one
+            // (tests/oracle/SEMANTICS.md 2.11: `IS NOT NULL` / `IS NULL`).
+            Test::Exists(want) => has_value(ev, f) == *want,
+            Test::Null => !has_value(ev, f),
             test => {
                 let mut first = true;
                 for v in ev.values(f) {
@@ -360,6 +358,11 @@ impl RuleSet {
             }
         }
     }
+}
+
+/// Whether `f` has a value other than JSON null.
+fn has_value(ev: &Event<'_>, f: FieldId) -> bool {
+    ev.values(f).any(|v| !matches!(v, Value::Null))
 }
 
 impl Scratch {
@@ -479,7 +482,9 @@ fn test_text_slot(
         Test::Cmp(op, n) => parse_num(text).is_some_and(|x| op.eval(x, *n)),
         Test::FieldRef(other, mode) => {
             let mut tmp = Vec::new();
-            let Some(o) = ev.get(*other) else {
+            // SQL compares with NULL as unknown: a missing or null other field never
+            // matches (tests/oracle/SEMANTICS.md 2.13).
+            let Some(o) = ev.get(*other).filter(|o| !matches!(o, Value::Null)) else {
                 return false;
             };
             let ot: Vec<u8> = o.text(&mut tmp).to_vec();
@@ -692,12 +697,27 @@ impl Compiler<'_> {
                 self.leaf(sel, format!("{v:?}"), |_| Ok(Test::Exists(b)))
             }
             SValue::Regex { pattern, flags } => {
-                let (p, f) = (pattern.clone(), *flags);
+                // Flags go inline, as pySigma writes them (`(?ims)…`, tests/oracle/SEMANTICS.md
+                // 2.7), so the compiled regex's text carries them: the prefilter re-parses that
+                // text for its literals, and without `(?i)` it would demand `ärg` where `ÄRG`
+                // matches (ASCII-insensitive scanning does not fold `ä`).
+                let mut p = String::new();
+                if flags.ignore_case || flags.multi_line || flags.dot_all {
+                    p.push_str("(?");
+                    for (on, c) in [
+                        (flags.ignore_case, 'i'),
+                        (flags.multi_line, 'm'),
+                        (flags.dot_all, 's'),
+                    ] {
+                        if on {
+                            p.push(c);
+                        }
+                    }
+                    p.push(')');
+                }
+                p.push_str(pattern);
                 self.leaf(sel, format!("{v:?}"), |_| {
                     regex::bytes::RegexBuilder::new(&p)
-                        .case_insensitive(f.ignore_case)
-                        .multi_line(f.multi_line)
-                        .dot_matches_new_line(f.dot_all)
                         .size_limit(1 << 22)
                         .build()
                         .map(Test::Regex)
@@ -815,7 +835,7 @@ fn simplify(n: Node) -> Node {
 /// through ANDs only, and ORs of such equalities on one field (`EventID: [19, 20, 21]`),
 /// values folded.
 fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requirement> {
-    fn eq(n: &Node, leaves: &[LeafDef]) -> Option<(FieldId, Box<[u8]>)> {
+    fn eq(n: &Node, leaves: &[LeafDef]) -> Option<(FieldId, Vec<Box<[u8]>>)> {
         let Node::Leaf(l) = n else { return None };
         let d = &leaves[*l as usize];
         match (d.field, &d.test) {
@@ -825,8 +845,15 @@ fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requ
                     kind: StrKind::Exact(p),
                     ..
                 }),
-            ) if !p.is_empty() => Some((f, p.to_ascii_lowercase().into())),
-            (FieldSel::Field(f), Test::Num(_, t)) => Some((f, t.clone())),
+            ) if !p.is_empty() => Some((f, vec![p.to_ascii_lowercase().into()])),
+            // A number matches strings spelled as the rule writes it and numbers equal to
+            // it, which the router sees spelled as the event's number prints (`1e-7` in the
+            // rule is `0.0000001` in an event).
+            (FieldSel::Field(f), Test::Num(n, t)) => {
+                let mut v: Vec<Box<[u8]>> = vec![t.clone(), format!("{n}").into_bytes().into()];
+                v.dedup();
+                Some((f, v))
+            }
             _ => None,
         }
     }
@@ -846,14 +873,14 @@ fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requ
                     return Vec::new();
                 }
                 field = Some(f);
-                values.push(v);
+                values.extend(v);
             }
             values.sort();
             values.dedup();
             field.map(|f| vec![(f, values)]).unwrap_or_default()
         }
         leaf => eq(leaf, leaves)
-            .map(|(f, v)| vec![(f, vec![v])])
+            .map(|(f, v)| vec![(f, v)])
             .unwrap_or_default(),
     }
 }

@@ -8,7 +8,8 @@
 //! - strings: Sigma wildcards, ASCII case-insensitive unless `cased`; `?` is one character;
 //! - YAML numbers and booleans equal the value's text (numbers also numerically when the
 //!   event value is numeric); `lt`/`gt`... compare numbers; `cidr` parses an IP;
-//! - `null`: absent or empty; `exists`: present or not; `re`: unanchored search;
+//! - `null`: absent or JSON null (`""` is a value); `exists`: a non-null value or not;
+//!   `re`: unanchored search;
 //! - keywords search the `message` field, or the whole frame when there is none;
 //! - a rule whose logsource is not expressed as conditions applies only to events whose
 //!   class declares that logsource.
@@ -17,7 +18,7 @@ use crate::event::{Event, FieldTable, Value};
 use crate::sigma::Logsource;
 use crate::sigma::condition::Cond;
 use crate::sigma::rule::{Item, Rule, Search};
-use crate::sigma::value::{CmpOp, RefMode, SPart, SValue};
+use crate::sigma::value::{CmpOp, ReFlags, RefMode, SPart, SValue};
 
 /// Whether `rule` matches `ev`. `class` is the logsource the event's class declares.
 pub fn matches(rule: &Rule, ev: &Event<'_>, table: &FieldTable, class: Option<&Logsource>) -> bool {
@@ -137,12 +138,9 @@ fn value_matches(
     }
     match sv {
         SValue::Alt(vs) => vs.iter().any(|x| value_matches(x, vals, it, ev, t)),
-        SValue::Null => match vals.first() {
-            None | Some(Value::Null) => true,
-            Some(Value::Str(s)) => s.is_empty(),
-            _ => false,
-        },
-        SValue::Exists(b) => vals.is_empty() != *b,
+        // SQL `IS NULL` / `IS NOT NULL` (tests/oracle/SEMANTICS.md 2.11).
+        SValue::Null => vals.iter().all(|v| matches!(v, Value::Null)),
+        SValue::Exists(b) => vals.iter().any(|v| !matches!(v, Value::Null)) == *b,
         _ => vals
             .iter()
             .any(|v| !matches!(v, Value::Null) && one(sv, v, ev, t)),
@@ -180,12 +178,7 @@ fn one(sv: &SValue, v: &Value<'_>, ev: &Event<'_>, t: &FieldTable) -> bool {
                     || l == (if *b { "1" } else { "0" }).as_bytes()
             }
         },
-        SValue::Regex { pattern, flags } => regex::bytes::RegexBuilder::new(pattern)
-            .case_insensitive(flags.ignore_case)
-            .multi_line(flags.multi_line)
-            .dot_matches_new_line(flags.dot_all)
-            .build()
-            .is_ok_and(|r| r.is_match(&text)),
+        SValue::Regex { pattern, flags } => regex_match(pattern, *flags, &text),
         SValue::Cidr(net) => std::str::from_utf8(&text)
             .ok()
             .and_then(|s| {
@@ -208,7 +201,10 @@ fn one(sv: &SValue, v: &Value<'_>, ev: &Event<'_>, t: &FieldTable) -> bool {
             let Some(id) = t.get(field.as_bytes()) else {
                 return false;
             };
-            let Some(o) = ev.get(id) else { return false };
+            // A missing or null other field never matches (SEMANTICS.md 2.13).
+            let Some(o) = ev.get(id).filter(|o| !matches!(o, Value::Null)) else {
+                return false;
+            };
             let o = text_of(&o);
             match mode {
                 RefMode::Equals => text.eq_ignore_ascii_case(&o),
@@ -226,6 +222,34 @@ fn one(sv: &SValue, v: &Value<'_>, ev: &Event<'_>, t: &FieldTable) -> bool {
             unreachable!("handled by value_matches")
         }
     }
+}
+
+/// `re`: an unanchored search. Compiled patterns are kept per thread, because compiling
+/// is the slow part here (milliseconds per pattern in debug builds, once per value tested).
+fn regex_match(pattern: &str, flags: ReFlags, text: &[u8]) -> bool {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    type Cache = HashMap<(String, ReFlags), Option<regex::bytes::Regex>>;
+    thread_local! {
+        static CACHE: RefCell<Cache> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 4096 {
+            c.clear();
+        }
+        c.entry((pattern.to_string(), flags))
+            .or_insert_with(|| {
+                regex::bytes::RegexBuilder::new(pattern)
+                    .case_insensitive(flags.ignore_case)
+                    .multi_line(flags.multi_line)
+                    .dot_matches_new_line(flags.dot_all)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+            .is_some_and(|r| r.is_match(text))
+    })
 }
 
 /// Plain recursive wildcard matching, one UTF-8 character per `?`.

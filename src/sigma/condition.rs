@@ -3,7 +3,8 @@
 //!
 //! Precedence, loosest first: `or`, `and`, `not`. Names resolve to search indices when the
 //! condition is parsed, so nothing here survives into the matcher but indices. `them` means
-//! every search whose name does not start with `_` (pySigma).
+//! every search whose name does not start with `_`, and so does a pattern unless it starts
+//! with `_` itself (pySigma).
 
 use super::error::Problem;
 
@@ -159,12 +160,24 @@ impl P<'_> {
                     .ok_or_else(|| self.err("expected a name or 'them' after 'of'"))?;
                 self.pos += 1;
                 let idx: Vec<usize> = match target {
-                    Tok::Them => (0..self.names.len())
-                        .filter(|&i| !self.names[i].starts_with('_'))
-                        .collect(),
+                    Tok::Them => {
+                        let v: Vec<usize> = (0..self.names.len())
+                            .filter(|&i| !self.names[i].starts_with('_'))
+                            .collect();
+                        if v.is_empty() {
+                            // pySigma refuses an empty selector rather than drop it.
+                            return Err(self
+                                .err("'them' selects nothing: every search name starts with '_'"));
+                        }
+                        v
+                    }
+                    // A pattern selects `_` names only when it starts with `_` itself, as
+                    // `them` never does (pySigma `ConditionSelector`; tests/oracle/SEMANTICS.md
+                    // 2.1): `1 of *` leaves `_hidden` out, `1 of _*` takes it.
                     Tok::Ident(p) => {
                         let v: Vec<usize> = (0..self.names.len())
                             .filter(|&i| name_matches(&p, &self.names[i]))
+                            .filter(|&i| p.starts_with('_') || !self.names[i].starts_with('_'))
                             .collect();
                         if v.is_empty() {
                             return Err(self.err(format!("'{p}' matches no search identifier")));
@@ -249,5 +262,11 @@ mod tests {
         assert!(parse("nope", &names()).is_err());
         assert!(parse("1 of x*", &names()).is_err());
         assert!(parse("(selection", &names()).is_err());
+        // Patterns leave `_` names out unless they start with `_`.
+        assert_eq!(
+            parse("1 of *", &names()).unwrap(),
+            Cond::Or((0..4).map(Cond::Search).collect())
+        );
+        assert_eq!(parse("1 of _*", &names()).unwrap(), Cond::Search(4));
     }
 }

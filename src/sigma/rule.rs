@@ -453,7 +453,17 @@ pub fn parse_item(key: &str, v: &Value) -> Result<Item, Problem> {
     for r in raw {
         base.push(match r {
             Value::String(s) => Base::Str(s.clone()),
-            Value::Number(n) => Base::Num(n.as_f64().unwrap_or(f64::NAN), n.to_string()),
+            Value::Number(n) => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                // pySigma keeps a number that is integral as an integer (`SigmaNumber`): `2.0`
+                // is `2`, also as text (tests/oracle/SEMANTICS.md 2.8).
+                let text = if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 {
+                    format!("{}", f as i64)
+                } else {
+                    n.to_string()
+                };
+                Base::Num(f, text)
+            }
             Value::Bool(b) => Base::Bool(*b),
             Value::Null => Base::Null,
             _ => return Err(Problem::new(format!("'{key}': values must be scalars")).near(key)),

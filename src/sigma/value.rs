@@ -257,7 +257,7 @@ pub enum SValue {
     /// A plain YAML number: equal numerically, or as text.
     Num(f64, String),
     Bool(bool),
-    /// `null`: the field is absent or empty.
+    /// `null`: the field is absent or JSON null (an empty string is a value).
     Null,
     Regex {
         pattern: String,
