@@ -31,6 +31,7 @@ pub mod matcher;
 pub mod parser;
 pub mod reader;
 pub mod router;
+pub mod ruletest;
 pub mod runner;
 pub mod sigma;
 pub mod sink;

@@ -5,8 +5,12 @@
 pub mod check;
 pub mod parse;
 pub mod replay;
+pub mod test;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use crate::engine::EngineConfig;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +30,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Run rules over log files in event time; one alert per line on stdout.
     Replay(replay::ReplayArgs),
+    /// Run rule behaviour tests (rules/tests/*.yml) and print a pass/fail table.
+    Test(test::TestArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -34,12 +40,49 @@ pub fn main() -> ExitCode {
         Command::Parse(a) => parse::run(a),
         Command::Check(a) => check::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::Test(a) => test::run(a),
     };
     match res {
         Ok(code) => code,
         Err(e) => {
             eprintln!("kuzet: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Where rules, pipelines and field extractors come from (shared by the commands that load
+/// rules).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RuleArgs {
+    /// Rule files or pack directories (recursively; a pack's top-level `pipelines/`,
+    /// `parsers/` and `tests/` hold those); default: the shipped rule pack.
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
+    /// pySigma-format processing pipelines to apply (repeatable).
+    #[arg(long = "pipeline")]
+    pub pipelines: Vec<PathBuf>,
+    /// Do not apply the shipped pipelines (rules/pipelines).
+    #[arg(long)]
+    pub no_default_pipelines: bool,
+    /// Field-extraction definitions (files or directories; repeatable).
+    #[arg(long = "parsers")]
+    pub parsers: Vec<PathBuf>,
+    /// Do not apply the shipped field extractors (rules/parsers).
+    #[arg(long)]
+    pub no_default_parsers: bool,
+}
+
+impl RuleArgs {
+    /// An engine configuration loading from these sources, other settings default.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            rule_paths: self.rules.clone(),
+            pipeline_paths: self.pipelines.clone(),
+            no_default_pipelines: self.no_default_pipelines,
+            parser_paths: self.parsers.clone(),
+            no_default_parsers: self.no_default_parsers,
+            ..EngineConfig::default()
         }
     }
 }

@@ -34,21 +34,8 @@ use crate::sink::alert;
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
-    /// Rule files or directories (recursively); default: the shipped rule pack.
-    #[arg(long = "rules")]
-    pub rules: Vec<PathBuf>,
-    /// pySigma-format processing pipelines to apply (repeatable).
-    #[arg(long = "pipeline")]
-    pub pipelines: Vec<PathBuf>,
-    /// Do not apply the shipped pipelines (rules/pipelines).
-    #[arg(long)]
-    pub no_default_pipelines: bool,
-    /// Field-extraction definitions (files or directories; repeatable).
-    #[arg(long = "parsers")]
-    pub parsers: Vec<PathBuf>,
-    /// Do not apply the shipped field extractors (rules/parsers).
-    #[arg(long)]
-    pub no_default_parsers: bool,
+    #[command(flatten)]
+    pub sources: super::RuleArgs,
     /// Input format, or auto to detect it per line.
     #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(InputFormat::NAMES))]
     pub format: String,
@@ -368,17 +355,13 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
         pcfg.class = 1;
     }
     let cfg = EngineConfig {
-        rule_paths: a.rules.clone(),
-        pipeline_paths: a.pipelines.clone(),
-        no_default_pipelines: a.no_default_pipelines,
-        parser_paths: a.parsers.clone(),
-        no_default_parsers: a.no_default_parsers,
         compile,
         correlation: CorrOptions {
             policy: Policy::parse(&a.policy).expect("clap checked"),
             evidence_cap: a.max_alert_events,
             ..CorrOptions::default()
         },
+        ..a.sources.engine_config()
     };
     let eng = Arc::new(engine::build(&cfg, &[&pcfg]).map_err(|errs| {
         CliError::Usage(

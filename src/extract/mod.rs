@@ -243,10 +243,7 @@ fn compile_pattern(src: &str, table: &mut FieldTable) -> Result<Vec<Tok>, Proble
 /// Fields set to fixed values.
 type Constants = Vec<(FieldId, Box<[u8]>)>;
 
-fn constants(
-    v: Option<&Value>,
-    table: &mut FieldTable,
-) -> Result<Constants, Problem> {
+fn constants(v: Option<&Value>, table: &mut FieldTable) -> Result<Constants, Problem> {
     let Some(v) = v else { return Ok(Vec::new()) };
     let Value::Mapping(m) = v else {
         return Err(Problem::new("set must map fields to values"));
