@@ -67,7 +67,7 @@ fn batches(
     for round in 0..per_key {
         for k in 0..keys {
             let ip = format!("10.{}.{}.{}", (k >> 16) & 255, (k >> 8) & 255, k & 255);
-            let key = key_hash(corr, ip.as_bytes());
+            let key = key_hash(cc, ip.as_bytes());
             let route = route_hash(cc, ip.as_bytes());
             let s = (route % shards) as usize;
             let b = &mut cur[s];

@@ -21,6 +21,7 @@
 //! See DESIGN.md for the threading model and the reasoning behind the event model.
 
 pub mod cli;
+pub mod config;
 pub mod correlator;
 pub mod engine;
 pub mod event;

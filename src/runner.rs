@@ -1,19 +1,22 @@
-//! The whole detection path on one thread: parse → extract → match → correlate. Used where
-//! order and determinism matter more than parallelism: `kuzet replay` (event time, file
-//! order), `kuzet test` (rule behaviour tests), and tests of the library. The daemon runs the
-//! same stages on worker and shard threads (`pipeline/`).
+//! The detection path: parse → extract → match → correlation hits.
+//!
+//! [`Stage`] is what one thread does with one frame: it owns every per-event buffer and
+//! writes hits into one [`HitBatch`] per correlator shard. The daemon runs one `Stage` per
+//! worker thread and ships the batches to shard threads (`pipeline/`); [`Runner`] couples a
+//! `Stage` with a single [`Shard`] on the same thread, for `kuzet replay` and `kuzet test`,
+//! where order and determinism matter more than parallelism.
 
 use std::sync::Arc;
 
 use crate::correlator::shard::{CorrAlert, Shard};
-use crate::correlator::{Correlations, HitBatch, HitStats};
+use crate::correlator::{HitBatch, HitStats};
 use crate::engine::Engine;
 use crate::event::{Event, EventBuf, FieldMode, Timestamp};
 use crate::matcher::{RuleId, Scratch};
 use crate::parser::{ParseErrorKind, Parser, ParserConfig};
 
-/// Counters of a run.
-#[derive(Debug, Default, Clone, Copy)]
+/// Counters of a stage.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RunStats {
     pub events: u64,
     pub parse_errors: [u64; ParseErrorKind::ALL.len()],
@@ -23,50 +26,57 @@ pub struct RunStats {
     pub future: u64,
     /// Events some extractor gave fields to.
     pub extracted: u64,
+    /// Rule matches (an event matching three rules counts three).
+    pub matches: u64,
     pub hits: HitStats,
 }
 
-/// Runs events through an engine.
-pub struct Runner {
+/// Parse, extract, match and route hits, for one thread.
+pub struct Stage {
     pub engine: Arc<Engine>,
-    parser: Parser,
+    /// One parser per input (listener or file), each with that input's format and zone.
+    parsers: Vec<Parser>,
     buf: EventBuf,
     scratch: Scratch,
     matched: Vec<RuleId>,
-    batch: [HitBatch; 1],
-    pub shard: Shard,
+    /// One per correlator shard.
+    pub batches: Vec<HitBatch>,
     key_buf: Vec<u8>,
     tmp: Vec<u8>,
     max_future_ms: i64,
     pub stats: RunStats,
 }
 
-impl Runner {
-    /// `pcfg` should be the parser config the engine was built for (its mode is forced to
-    /// `Known`); `lateness_ms` the allowed lateness; `max_future_ms` how far after its receive
-    /// time an event may be dated before the receive time is used instead.
+impl Stage {
+    /// `inputs` are the parser configs of the inputs (their mode is forced to `Known`; the
+    /// engine must have been built for them); `shards` the number of hit batches;
+    /// `max_future_ms` how far after its receive time an event may be dated before the
+    /// receive time is used instead.
     pub fn new(
         engine: Arc<Engine>,
-        pcfg: &ParserConfig,
-        lateness_ms: i64,
+        inputs: &[ParserConfig],
+        shards: usize,
         max_future_ms: i64,
-    ) -> Runner {
-        let parser = Parser::new(
-            engine.table.clone(),
-            ParserConfig {
-                mode: FieldMode::Known,
-                ..pcfg.clone()
-            },
-        );
-        let shard = Shard::new(engine.correlations.clone(), lateness_ms);
-        Runner {
+    ) -> Stage {
+        let parsers = inputs
+            .iter()
+            .map(|p| {
+                Parser::new(
+                    engine.table.clone(),
+                    ParserConfig {
+                        mode: FieldMode::Known,
+                        ..p.clone()
+                    },
+                )
+            })
+            .collect();
+        Stage {
             engine,
-            parser,
+            parsers,
             buf: EventBuf::new(),
             scratch: Scratch::new(),
             matched: Vec::new(),
-            batch: [HitBatch::default()],
-            shard,
+            batches: (0..shards.max(1)).map(|_| HitBatch::default()).collect(),
             key_buf: Vec::new(),
             tmp: Vec::new(),
             max_future_ms,
@@ -74,21 +84,18 @@ impl Runner {
         }
     }
 
-    pub fn correlations(&self) -> &Arc<Correlations> {
-        &self.engine.correlations
-    }
-
-    /// Parses and matches one frame. Detection alerts (rules whose own matches are alerts)
-    /// are reported through `on_detection(rule, event time)`; correlation hits are queued
-    /// for [`Runner::drain`].
+    /// Parses and matches one frame of input `input`. Rules whose own matches are alerts
+    /// are reported through `on_detection(rule, event time)`; correlation hits are appended
+    /// to [`Stage::batches`].
     pub fn event(
         &mut self,
+        input: usize,
         frame: &[u8],
         received: Timestamp,
         mut on_detection: impl FnMut(RuleId, Timestamp),
     ) {
         self.stats.events += 1;
-        if let Err(e) = self.parser.parse(frame, received, &mut self.buf) {
+        if let Err(e) = self.parsers[input].parse(frame, received, &mut self.buf) {
             self.stats.parse_errors[e.kind.index()] += 1;
         }
         if self.engine.extractors.apply(frame, &mut self.buf) {
@@ -102,6 +109,7 @@ impl Runner {
         if self.matched.is_empty() {
             return;
         }
+        self.stats.matches += self.matched.len() as u64;
         let received_ms = received.0 / 1_000_000;
         let t = match ev.time() {
             None => {
@@ -122,7 +130,7 @@ impl Runner {
                     &ev,
                     t.0 / 1_000_000,
                     received_ms,
-                    &mut self.batch,
+                    &mut self.batches,
                     &mut self.key_buf,
                     &mut self.tmp,
                     &mut self.stats.hits,
@@ -134,16 +142,58 @@ impl Runner {
         }
     }
 
+    /// Hits queued in all batches.
+    pub fn pending(&self) -> usize {
+        self.batches.iter().map(|b| b.hits.len()).sum()
+    }
+}
+
+/// A stage and one correlator shard on one thread.
+pub struct Runner {
+    pub stage: Stage,
+    pub shard: Shard,
+}
+
+impl Runner {
+    /// One input with parser config `pcfg`; `lateness_ms` the allowed lateness.
+    pub fn new(
+        engine: Arc<Engine>,
+        pcfg: &ParserConfig,
+        lateness_ms: i64,
+        max_future_ms: i64,
+    ) -> Runner {
+        let shard = Shard::new(engine.correlations.clone(), lateness_ms);
+        Runner {
+            stage: Stage::new(engine, std::slice::from_ref(pcfg), 1, max_future_ms),
+            shard,
+        }
+    }
+
+    pub fn stats(&self) -> RunStats {
+        self.stage.stats
+    }
+
+    /// Parses and matches one frame; see [`Stage::event`]. Hits wait for [`Runner::drain`].
+    pub fn event(
+        &mut self,
+        frame: &[u8],
+        received: Timestamp,
+        on_detection: impl FnMut(RuleId, Timestamp),
+    ) {
+        self.stage.event(0, frame, received, on_detection);
+    }
+
     /// Hits queued since the last drain.
     pub fn pending(&self) -> usize {
-        self.batch[0].hits.len()
+        self.stage.pending()
     }
 
     /// Applies queued hits to the correlator; alerts go to `out`.
     pub fn drain(&mut self, out: &mut Vec<CorrAlert>) {
-        if !self.batch[0].hits.is_empty() {
-            self.shard.process(&self.batch[0], out);
-            self.batch[0].clear();
+        let b = &mut self.stage.batches[0];
+        if !b.hits.is_empty() {
+            self.shard.process(b, out);
+            b.clear();
         }
     }
 

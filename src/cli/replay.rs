@@ -20,17 +20,17 @@ use clap::Args;
 
 use super::CliError;
 use crate::correlator::shard::{CorrAlert, Shard};
-use crate::correlator::{CorrOptions, Correlations, GROUP_SEP, Policy, checkpoint};
+use crate::correlator::{CorrOptions, Correlations, Policy, checkpoint};
 use crate::engine::{self, EngineConfig};
 use crate::event::time::Tz;
-use crate::event::{Event, EventBuf, FieldMode, FieldTable, Timestamp};
+use crate::event::{FieldMode, Timestamp};
 use crate::matcher::{CompileOptions, RuleId, RuleSet};
-use crate::parser::{InputFormat, ParseErrorKind, Parser, ParserConfig};
+use crate::parser::{InputFormat, ParseErrorKind, ParserConfig};
 use crate::reader::file::{DEFAULT_CHUNK, FileSource, read_frames_from};
 use crate::reader::{Batch, FrameStats, FramingConfig};
 use crate::runner::Runner;
-use crate::sigma::Logsource;
-use crate::sink::alert;
+use crate::sigma::{Logsource, Meta};
+use crate::sink::alert::{self, AlertRecord, EvidenceRenderer};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -157,14 +157,10 @@ impl Progress {
 
 /// Writes alerts to stdout, skipping those a previous run already emitted (journal).
 pub struct Emitter<'a> {
-    table: &'a FieldTable,
-    extractors: &'a crate::extract::Extractors,
     rules: &'a RuleSet,
     corrs: &'a Correlations,
-    evidence: Parser,
-    ebuf: EventBuf,
+    evidence: EvidenceRenderer,
     line: Vec<u8>,
-    ev_json: Vec<Vec<u8>>,
     out: BufWriter<io::StdoutLock<'static>>,
     max_events: usize,
     /// Ids emitted since the last checkpoint by an interrupted run.
@@ -175,41 +171,33 @@ pub struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    fn record(&mut self, id: u128, revision: u32, label: &str, title: &str) -> io::Result<bool> {
+    /// Counts the alert; false when a previous run already emitted it.
+    fn record(&mut self, id: u128, revision: u32, meta: &Meta) -> bool {
         if self.already.remove(&(id, revision)) {
-            return Ok(false);
+            return false;
         }
         let e = self
             .per_rule
-            .entry(label.to_string())
-            .or_insert((0, title.to_string()));
+            .entry(meta.label())
+            .or_insert((0, meta.title.clone()));
         e.0 += 1;
         self.alerts += 1;
-        Ok(true)
+        true
     }
 
-    fn write_line(&mut self, id: u128, revision: u32) -> io::Result<()> {
+    fn write(&mut self, rec: &AlertRecord) -> io::Result<()> {
+        self.line.clear();
+        rec.write_json(&mut self.line);
         self.line.push(b'\n');
         self.out.write_all(&self.line)?;
         if let Some(j) = self.journal.as_mut() {
             // The output first, then the journal: a crash in between repeats an alert rather
             // than losing one.
             self.out.flush()?;
-            j.write_all(&id.to_le_bytes())?;
-            j.write_all(&revision.to_le_bytes())?;
+            j.write_all(&rec.id.to_le_bytes())?;
+            j.write_all(&rec.revision.to_le_bytes())?;
         }
         Ok(())
-    }
-
-    fn evidence_json(&mut self, raws: &[&[u8]], received: Timestamp) {
-        self.ev_json.clear();
-        for raw in raws.iter().take(self.max_events) {
-            let _ = self.evidence.parse(raw, received, &mut self.ebuf);
-            self.extractors.apply(raw, &mut self.ebuf);
-            let mut j = Vec::new();
-            super::parse::write_event(self.table, &Event::new(raw, &self.ebuf), &mut j);
-            self.ev_json.push(j);
-        }
     }
 
     /// A single-event detection.
@@ -220,64 +208,23 @@ impl Emitter<'_> {
         t: Timestamp,
         received: Timestamp,
     ) -> io::Result<()> {
-        let rule = self.rules.rule(r);
-        let id = alert::detection_id(&rule.meta, t, raw);
-        if !self.record(id, 0, &rule.meta.label(), &rule.meta.title)? {
+        let meta = self.rules.rule(r).meta.clone();
+        let id = alert::detection_id(&meta, t, raw);
+        if !self.record(id, 0, &meta) {
             return Ok(());
         }
-        self.evidence_json(&[raw], received);
-        self.line.clear();
-        alert::write(
-            &alert::Alert {
-                id,
-                meta: &rule.meta,
-                kind: "detection",
-                group: &[],
-                count: 1,
-                metric: None,
-                revision: 0,
-                first_seen: t,
-                last_seen: t,
-                detected_at: Timestamp::now(),
-                events: &self.ev_json,
-            },
-            &mut self.line,
-        );
-        self.write_line(id, 0)
+        let rec = self.evidence.detection(&meta, raw, t, received);
+        self.write(&rec)
     }
 
     /// A correlation alert or update.
     fn correlation(&mut self, a: &CorrAlert) -> io::Result<()> {
-        let c = self.corrs.get(a.corr);
-        if !self.record(a.id, a.revision, &c.meta.label(), &c.meta.title)? {
+        let meta = self.corrs.get(a.corr).meta.clone();
+        if !self.record(a.id, a.revision, &meta) {
             return Ok(());
         }
-        let group: Vec<(String, String)> = c
-            .group_names
-            .iter()
-            .zip(a.group.split(|&b| b == GROUP_SEP))
-            .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
-            .collect();
-        let raws: Vec<&[u8]> = a.evidence.iter().map(|e| e.as_slice()).collect();
-        self.evidence_json(&raws, Timestamp(a.fired_at * 1_000_000));
-        self.line.clear();
-        alert::write(
-            &alert::Alert {
-                id: a.id,
-                meta: &c.meta,
-                kind: c.spec.kind.name(),
-                group: &group,
-                count: a.count,
-                metric: Some(a.metric),
-                revision: a.revision,
-                first_seen: Timestamp(a.first_seen * 1_000_000),
-                last_seen: Timestamp(a.last_seen * 1_000_000),
-                detected_at: Timestamp::now(),
-                events: &self.ev_json,
-            },
-            &mut self.line,
-        );
-        self.write_line(a.id, a.revision)
+        let rec = self.evidence.correlation(self.corrs, a, self.max_events);
+        self.write(&rec)
     }
 }
 
@@ -430,20 +377,10 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
         );
     }
     let mut emitter = Emitter {
-        table: &eng.table,
-        extractors: &eng.extractors,
         rules: &rules,
         corrs: &corrs,
-        evidence: Parser::new(
-            eng.table.clone(),
-            ParserConfig {
-                mode: FieldMode::All,
-                ..pcfg
-            },
-        ),
-        ebuf: EventBuf::new(),
+        evidence: EvidenceRenderer::new(&eng, &pcfg),
         line: Vec::with_capacity(4096),
-        ev_json: Vec::new(),
         out: BufWriter::with_capacity(1 << 16, io::stdout().lock()),
         max_events: a.max_alert_events,
         already,
@@ -600,7 +537,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
         })?;
     }
     let secs = started.elapsed().as_secs_f64();
-    let rs = runner.stats;
+    let rs = runner.stats();
     let perr: u64 = rs.parse_errors.iter().sum();
     let _ = writeln!(
         stderr,

@@ -89,8 +89,11 @@ pub struct Correlation {
     pub value_field: Vec<Option<FieldId>>,
     /// Indices into `group_names` that route hits (the root's group-by, for chains).
     pub route_groups: Vec<usize>,
-    /// The chain family (root correlation id), mixed into the routing hash.
+    /// The chain family (root correlation id).
     pub family: u32,
+    /// The root's fingerprint, mixed into the routing hash (stable across reloads and
+    /// restarts, unlike `family`).
+    pub family_seed: u64,
     pub policy: Policy,
     /// Its alerts are output (no parent references it with `generate: false`).
     pub emit: bool,
@@ -233,8 +236,8 @@ fn numeric(v: &Value<'_>) -> Option<f64> {
     }
 }
 
-fn hash_parts(seed: u32, parts: &[u8]) -> u64 {
-    let mut h = Xxh3::with_seed(seed as u64);
+fn hash_parts(seed: u64, parts: &[u8]) -> u64 {
+    let mut h = Xxh3::with_seed(seed);
     h.update(parts);
     h.digest()
 }
@@ -524,7 +527,9 @@ impl Correlations {
                     ends[g] = key_buf.len();
                 }
             }
-            let key = hash_parts(cid.0, key_buf);
+            // Seeded by the definition, not the position: keys (and their checkpointed state) stay
+            // valid when rules are added or reordered.
+            let key = hash_parts(c.fingerprint, key_buf);
             let route = route_hash(c, key_buf);
             let value = match (c.spec.kind, c.value_field[slot as usize]) {
                 (CorrType::ValueCount, Some(f)) => {
@@ -561,7 +566,7 @@ impl Correlations {
 /// values of the hit's correlation, separated by [`GROUP_SEP`].
 pub fn route_hash(c: &Correlation, key: &[u8]) -> u64 {
     if c.route_groups.len() == c.group_names.len() {
-        return hash_parts(c.family, key);
+        return hash_parts(c.family_seed, key);
     }
     let parts: Vec<&[u8]> = key.split(|&b| b == GROUP_SEP).collect();
     let mut sel = Vec::with_capacity(key.len());
@@ -571,12 +576,12 @@ pub fn route_hash(c: &Correlation, key: &[u8]) -> u64 {
         }
         sel.extend_from_slice(parts.get(g).copied().unwrap_or_default());
     }
-    hash_parts(c.family, &sel)
+    hash_parts(c.family_seed, &sel)
 }
 
 /// Hash of (correlation, group values): the key of a child's alert in its parent.
-pub fn key_hash(c: CorrId, group: &[u8]) -> u64 {
-    hash_parts(c.0, group)
+pub fn key_hash(c: &Correlation, group: &[u8]) -> u64 {
+    hash_parts(c.fingerprint, group)
 }
 
 fn placeholder(c: &CorrelationRule, opts: &CorrOptions) -> Correlation {
@@ -599,6 +604,7 @@ fn placeholder(c: &CorrelationRule, opts: &CorrOptions) -> Correlation {
         value_field: Vec::new(),
         route_groups: Vec::new(),
         family: 0,
+        family_seed: 0,
         policy: opts.policy,
         emit: false,
         parents: Vec::new(),
@@ -731,6 +737,7 @@ fn compile_one(
         value_field,
         route_groups: (0..c.group_by.len()).collect(),
         family: 0,
+        family_seed: 0,
         policy: opts.policy,
         emit: true,
         parents: Vec::new(),
@@ -784,6 +791,9 @@ fn assign_families(list: &mut [Correlation]) -> Result<(), Vec<(usize, String)>>
             list[i].family = fam;
             list[i].route_groups = route;
         }
+    }
+    for i in 0..n {
+        list[i].family_seed = list[list[i].family as usize].fingerprint;
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }

@@ -805,7 +805,7 @@ impl State {
                     pgroup.extend_from_slice(parts.get(*i).copied().unwrap_or_default());
                 }
             }
-            let pkey = key_hash(parent, &pgroup);
+            let pkey = key_hash(corrs.get(parent), &pgroup);
             let point = Point {
                 time: at,
                 slot: pslot,

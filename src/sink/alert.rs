@@ -12,9 +12,16 @@
 //! the same ids and downstream consumers can deduplicate. `author` is carried because the
 //! Detection Rule License of the SigmaHQ rules requires it in every alert produced with them.
 
-use crate::event::Timestamp;
+use std::sync::Arc;
+
+use crate::correlator::shard::CorrAlert;
+use crate::correlator::{Correlations, GROUP_SEP};
+use crate::engine::Engine;
+use crate::event::{Event, EventBuf, FieldMode, Timestamp};
+use crate::extract::Extractors;
 use crate::jsonw::write_str;
-use crate::sigma::Meta;
+use crate::parser::{Parser, ParserConfig};
+use crate::sigma::{Level, Meta};
 
 pub const SCHEMA: &str = "kuzet.alert/1";
 
@@ -184,6 +191,148 @@ pub fn write(a: &Alert<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(e);
     }
     out.extend_from_slice(b"]}");
+}
+
+/// An alert as the daemon's queues carry it: owned, with what routing and metrics need.
+#[derive(Debug, Clone)]
+pub struct AlertRecord {
+    pub id: u128,
+    pub meta: Arc<Meta>,
+    /// `detection`, or the correlation type.
+    pub kind: &'static str,
+    pub group: Vec<(String, String)>,
+    pub count: u64,
+    pub metric: Option<f64>,
+    pub revision: u32,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub detected_at: Timestamp,
+    /// Rendered events (JSON objects).
+    pub events: Vec<Vec<u8>>,
+    /// Receive time of the event that raised it; `None` when a timer decided it.
+    pub received: Option<Timestamp>,
+}
+
+impl AlertRecord {
+    pub fn as_alert(&self) -> Alert<'_> {
+        Alert {
+            id: self.id,
+            meta: &self.meta,
+            kind: self.kind,
+            group: &self.group,
+            count: self.count,
+            metric: self.metric,
+            revision: self.revision,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            detected_at: self.detected_at,
+            events: &self.events,
+        }
+    }
+
+    /// The `kuzet.alert/1` line (no newline).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        write(&self.as_alert(), out);
+    }
+
+    /// The rule's level (`None` when the rule gives none).
+    pub fn level(&self) -> Option<Level> {
+        self.meta.level
+    }
+}
+
+/// Renders raw events as alert evidence: parsed with every field kept (the engine's own
+/// parse keeps only what rules read) and with field extraction applied.
+pub struct EvidenceRenderer {
+    parser: Parser,
+    buf: EventBuf,
+    extractors: Arc<Extractors>,
+}
+
+impl EvidenceRenderer {
+    pub fn new(engine: &Engine, pcfg: &ParserConfig) -> EvidenceRenderer {
+        EvidenceRenderer {
+            parser: Parser::new(
+                engine.table.clone(),
+                ParserConfig {
+                    mode: FieldMode::All,
+                    ..pcfg.clone()
+                },
+            ),
+            buf: EventBuf::new(),
+            extractors: engine.extractors.clone(),
+        }
+    }
+
+    /// One event's fields as a JSON object.
+    pub fn render(&mut self, raw: &[u8], received: Timestamp) -> Vec<u8> {
+        let _ = self.parser.parse(raw, received, &mut self.buf);
+        self.extractors.apply(raw, &mut self.buf);
+        let mut j = Vec::with_capacity(raw.len() + 64);
+        crate::cli::parse::write_event(self.parser.table(), &Event::new(raw, &self.buf), &mut j);
+        j
+    }
+
+    /// A correlation alert's record: group names resolved, evidence rendered.
+    pub fn correlation(
+        &mut self,
+        corrs: &Correlations,
+        a: &CorrAlert,
+        max_events: usize,
+    ) -> AlertRecord {
+        let c = corrs.get(a.corr);
+        let group = c
+            .group_names
+            .iter()
+            .zip(a.group.split(|&b| b == GROUP_SEP))
+            .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        let fired = Timestamp(a.fired_at.saturating_mul(1_000_000));
+        let events = a
+            .evidence
+            .iter()
+            .take(max_events)
+            .map(|raw| self.render(raw, fired))
+            .collect();
+        AlertRecord {
+            id: a.id,
+            meta: c.meta.clone(),
+            kind: c.spec.kind.name(),
+            group,
+            count: a.count,
+            metric: Some(a.metric),
+            revision: a.revision,
+            first_seen: Timestamp(a.first_seen.saturating_mul(1_000_000)),
+            last_seen: Timestamp(a.last_seen.saturating_mul(1_000_000)),
+            detected_at: Timestamp::now(),
+            events,
+            received: (a.received > 0).then(|| Timestamp(a.received.saturating_mul(1_000_000))),
+        }
+    }
+
+    /// A single-event detection's record.
+    pub fn detection(
+        &mut self,
+        meta: &Arc<Meta>,
+        raw: &[u8],
+        time: Timestamp,
+        received: Timestamp,
+    ) -> AlertRecord {
+        AlertRecord {
+            id: detection_id(meta, time, raw),
+            meta: meta.clone(),
+            kind: "detection",
+            group: Vec::new(),
+            count: 1,
+            metric: None,
+            revision: 0,
+            first_seen: time,
+            last_seen: time,
+            detected_at: Timestamp::now(),
+            events: vec![self.render(raw, received)],
+            received: Some(received),
+        }
+    }
 }
 
 #[cfg(test)]
