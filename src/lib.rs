@@ -30,6 +30,7 @@ pub mod jsonw;
 pub mod loadgen;
 pub mod matcher;
 pub mod parser;
+pub mod pipeline;
 pub mod reader;
 pub mod router;
 pub mod ruletest;

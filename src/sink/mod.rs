@@ -1,4 +1,93 @@
 //! Stage 6: what leaves kuzet. The alert contract (`alert.rs`, versioned JSON, a public
-//! interface) and, with the daemon, the outputs that deliver it.
+//! interface) and the outputs that deliver it.
+//!
+//! Every sink runs on its own thread behind its own bounded queue (`pipeline/`): a sink that
+//! is slow or down fills its queue, and the backpressure reaches the correlator and the
+//! readers instead of alerts being dropped. A sink's `write` either delivers (or durably
+//! spools) the alert or returns an error; the sink thread retries with backoff.
+//!
+//! - `stdout`: JSON lines.
+//! - `file.rs`: JSON lines with size-based rotation.
 
 pub mod alert;
+pub mod file;
+
+use std::io::{self, Write};
+
+use crate::config::{LEVELS, SinkConfig};
+use crate::sigma::Level;
+use alert::AlertRecord;
+
+/// An alert output.
+pub trait Sink: Send {
+    /// Delivers one alert; `line` is its `kuzet.alert/1` JSON with a trailing newline.
+    fn write(&mut self, line: &[u8], rec: &AlertRecord) -> io::Result<()>;
+    /// Pushes buffered output out (called when the queue runs empty).
+    fn flush(&mut self) -> io::Result<()>;
+    /// Shutdown: flush and release. Default: flush.
+    fn close(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+/// Which alerts a sink takes.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Lowest level taken (rules without a level count as informational).
+    pub min_level: usize,
+    /// When not empty, only alerts whose rule has one of these tags.
+    pub tags: Vec<String>,
+}
+
+impl Route {
+    pub fn from_config(c: &SinkConfig) -> Route {
+        Route {
+            min_level: LEVELS.iter().position(|l| *l == c.min_level).unwrap_or(0),
+            tags: c.tags.clone(),
+        }
+    }
+
+    pub fn accepts(&self, rec: &AlertRecord) -> bool {
+        let level = rec.level().map(level_rank).unwrap_or(0);
+        level >= self.min_level
+            && (self.tags.is_empty()
+                || rec
+                    .meta
+                    .tags
+                    .iter()
+                    .any(|t| self.tags.iter().any(|w| w.eq_ignore_ascii_case(t))))
+    }
+}
+
+pub fn level_rank(l: Level) -> usize {
+    LEVELS.iter().position(|n| *n == l.name()).unwrap_or(0)
+}
+
+/// JSON lines on standard output.
+pub struct Stdout {
+    out: io::BufWriter<io::Stdout>,
+}
+
+impl Stdout {
+    pub fn new() -> Stdout {
+        Stdout {
+            out: io::BufWriter::with_capacity(1 << 16, io::stdout()),
+        }
+    }
+}
+
+impl Default for Stdout {
+    fn default() -> Self {
+        Stdout::new()
+    }
+}
+
+impl Sink for Stdout {
+    fn write(&mut self, line: &[u8], _: &AlertRecord) -> io::Result<()> {
+        self.out.write_all(line)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
