@@ -394,6 +394,49 @@ impl Default for Config {
     }
 }
 
+/// Where a sink sends to: a transport and a `host:port` resolved when connecting (a name
+/// need not resolve when the config is checked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub transport: crate::reader::Transport,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Target {
+    pub fn parse(s: &str) -> Result<Target, String> {
+        use crate::reader::Transport;
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+            format!("{s:?}: expected udp://, tcp:// or tls:// followed by host:port")
+        })?;
+        let transport = match scheme {
+            "udp" => Transport::Udp,
+            "tcp" => Transport::Tcp,
+            "tls" => Transport::Tls,
+            other => {
+                return Err(format!(
+                    "{s:?}: unknown transport {other:?} (udp, tcp or tls)"
+                ));
+            }
+        };
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{s:?}: expected host:port"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{s:?}: {port:?} is not a port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("{s:?}: no host"));
+        }
+        Ok(Target {
+            transport,
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
 /// A problem with a config, at a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -570,7 +613,7 @@ impl Config {
                 "syslog" => match &s.address {
                     None => err(p("address"), "a syslog sink needs an address".into()),
                     Some(a) => {
-                        if let Err(e) = ListenSpec::parse(a) {
+                        if let Err(e) = Target::parse(a) {
                             err(p("address"), e);
                         }
                         if !matches!(s.format.as_str(), "json" | "sd") {
@@ -683,6 +726,31 @@ mod tests {
             );
         }
         assert_eq!(Config::from_toml("").unwrap(), c);
+    }
+
+    #[test]
+    fn the_example_file_loads_and_its_active_values_are_the_defaults() {
+        let c = Config::from_toml(include_str!("../kuzet.example.toml")).unwrap();
+        assert_eq!(c, Config::default());
+        // Every commented-out section also loads once uncommented.
+        let all: String = include_str!("../kuzet.example.toml")
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| {
+                        r.starts_with("[[")
+                            || r.split_once(" = ").is_some_and(|(k, _)| {
+                                k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                            })
+                    })
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::from_toml(&all).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(c.listeners.len(), 3);
+        assert_eq!(c.sinks.len(), 4);
+        assert_eq!(c.admin.token.as_deref(), Some("change-me"));
     }
 
     #[test]
