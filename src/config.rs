@@ -248,7 +248,7 @@ impl Default for StatsConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
-    /// `stdout`, `file`, `syslog` or `webhook`.
+    /// `stdout`, `file`, `syslog`, `webhook`, or `discard` (count and drop: benchmarks).
     #[serde(rename = "type")]
     pub kind: String,
     /// Name in metrics and logs; default: the type and position.
@@ -604,7 +604,7 @@ impl Config {
                 );
             }
             match s.kind.as_str() {
-                "stdout" => {}
+                "stdout" | "discard" => {}
                 "file" => {
                     if s.path.is_none() {
                         err(p("path"), "a file sink needs a path".into());
@@ -638,7 +638,7 @@ impl Config {
                 }
                 other => err(
                     p("type"),
-                    format!("{other:?} is not one of stdout, file, syslog, webhook"),
+                    format!("{other:?} is not one of stdout, file, syslog, webhook, discard"),
                 ),
             }
         }
