@@ -48,7 +48,7 @@ pub fn append(r: &mut Rng, mix: &Mix, stamp: &str, seq: u64, n: u64, out: &mut S
     while i < n {
         let s = seq + i;
         let host = r.below(mix.hosts.max(1));
-        if mix.attack_every > 0 && s % mix.attack_every == 0 && i + 8 <= n {
+        if mix.attack_every > 0 && s.is_multiple_of(mix.attack_every) && i + 8 <= n {
             // An attacker address outside the background key space.
             let a = mix.attacker_base + s / mix.attack_every;
             for j in 0..8 {
