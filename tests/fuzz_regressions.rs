@@ -12,6 +12,9 @@ use kuzet::parser::InputFormat;
 fn replay(target: &str, data: &[u8]) {
     match target {
         "framer" => invariants::check_framer(data),
+        "sigma_match" => invariants::check_sigma_match(data),
+        "sigma_load" => invariants::check_sigma_load(data),
+        "literal_set" => invariants::check_literal_set(data),
         _ => {
             let format = match target.strip_prefix("parse_") {
                 Some("rfc5424") => InputFormat::Rfc5424,

@@ -94,6 +94,11 @@ pub struct RuleSet {
     /// Per bucket, the unfilterable rules (always evaluated when the bucket applies).
     always: Vec<Vec<RuleId>>,
     classes: Vec<Logsource>,
+    /// Fields interned when the set was built: every field a leaf reads has an id below
+    /// this, and `fields` itself is the keyword text's slot in [`Scratch`]'s lowercase cache.
+    /// Kept apart from `table` (attached later, or never), which used to size the cache:
+    /// matching a set without [`RuleSet::with_table`] indexed past it and panicked.
+    fields: usize,
 }
 
 /// Per-thread working memory for matching; reuse it across events.
@@ -162,7 +167,8 @@ impl RuleSet {
                 }
             }
         }
-        let Compiler { leaves, .. } = c;
+        let Compiler { leaves, table, .. } = c;
+        let fields = table.len();
         let required: Vec<Vec<crate::router::Requirement>> = compiled
             .iter()
             .map(|(_, _, _, n, _)| mandatory_equalities(n, &leaves))
@@ -215,6 +221,7 @@ impl RuleSet {
             prefilter,
             always,
             classes: opts.classes.clone(),
+            fields,
         };
         (set, errors)
     }
@@ -262,7 +269,7 @@ impl RuleSet {
 
     /// Appends the ids of the rules `ev` matches to `out`, in rule order.
     pub fn matches_into(&self, ev: &Event<'_>, s: &mut Scratch, out: &mut Vec<RuleId>) {
-        s.begin(self.leaves.len(), self.table.len() + 1);
+        s.begin(self.leaves.len(), self.fields + 1);
         s.buckets.clear();
         self.router
             .buckets_into(ev, ev.class(), &mut s.tmp, &mut s.buckets);
@@ -304,7 +311,7 @@ impl RuleSet {
 
     /// Evaluates one rule on `ev`, without routing or prefilter (tests, diagnostics).
     pub fn rule_matches(&self, id: RuleId, ev: &Event<'_>, s: &mut Scratch) -> bool {
-        s.begin(self.leaves.len(), self.table.len() + 1);
+        s.begin(self.leaves.len(), self.fields + 1);
         self.eval(&self.rules[id.0 as usize].root, ev, s)
     }
 
@@ -331,7 +338,7 @@ impl RuleSet {
         let f = match l.field {
             FieldSel::Keyword => {
                 let text = ev.message().unwrap_or(ev.raw());
-                return test_text(&l.test, text, s, self.table.len(), ev);
+                return test_text(&l.test, text, s, self.fields, ev);
             }
             FieldSel::Field(f) => f,
         };
@@ -691,12 +698,27 @@ impl Compiler<'_> {
                 self.leaf(sel, format!("{v:?}"), |_| Ok(Test::Exists(b)))
             }
             SValue::Regex { pattern, flags } => {
-                let (p, f) = (pattern.clone(), *flags);
+                // The flags go inline, not through the builder: the prefilter re-parses
+                // `Regex::as_str()` for the literals every match starts with, and builder
+                // flags are not in that text. With them there, `re|i: öööx` gave the literal
+                // `öööx` and an event holding `ÖÖÖX` (a match) was filtered out unseen.
+                let mut p = String::from("(?");
+                for (on, c) in [
+                    (flags.ignore_case, 'i'),
+                    (flags.multi_line, 'm'),
+                    (flags.dot_all, 's'),
+                ] {
+                    if on {
+                        p.push(c);
+                    }
+                }
+                p = if p.len() > 2 {
+                    format!("{p}){pattern}")
+                } else {
+                    pattern.clone()
+                };
                 self.leaf(sel, format!("{v:?}"), |_| {
                     regex::bytes::RegexBuilder::new(&p)
-                        .case_insensitive(f.ignore_case)
-                        .multi_line(f.multi_line)
-                        .dot_matches_new_line(f.dot_all)
                         .size_limit(1 << 22)
                         .build()
                         .map(Test::Regex)
@@ -814,7 +836,7 @@ fn simplify(n: Node) -> Node {
 /// through ANDs only, and ORs of such equalities on one field (`EventID: [19, 20, 21]`),
 /// values folded.
 fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requirement> {
-    fn eq(n: &Node, leaves: &[LeafDef]) -> Option<(FieldId, Box<[u8]>)> {
+    fn eq(n: &Node, leaves: &[LeafDef]) -> Option<(FieldId, Vec<Box<[u8]>>)> {
         let Node::Leaf(l) = n else { return None };
         let d = &leaves[*l as usize];
         match (d.field, &d.test) {
@@ -824,8 +846,8 @@ fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requ
                     kind: StrKind::Exact(p),
                     ..
                 }),
-            ) if !p.is_empty() => Some((f, p.to_ascii_lowercase().into())),
-            (FieldSel::Field(f), Test::Num(_, t)) => Some((f, t.clone())),
+            ) if !p.is_empty() => Some((f, vec![p.to_ascii_lowercase().into()])),
+            (FieldSel::Field(f), Test::Num(n, t)) => Some((f, number_texts(*n, t)?)),
             _ => None,
         }
     }
@@ -845,14 +867,40 @@ fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requ
                     return Vec::new();
                 }
                 field = Some(f);
-                values.push(v);
+                values.extend(v);
             }
             values.sort();
             values.dedup();
             field.map(|f| vec![(f, values)]).unwrap_or_default()
         }
         leaf => eq(leaf, leaves)
-            .map(|(f, v)| vec![(f, vec![v])])
+            .map(|(f, v)| vec![(f, v)])
             .unwrap_or_default(),
     }
+}
+
+/// The folded texts an event value equal to the YAML number `n`, written `t`, can have, for
+/// routing (which compares text), or `None` when they are too many to list.
+///
+/// A string value equals it when its text is `t`; a numeric value when it is numerically
+/// `n`, whatever its spelling: `EventID: 4624.0` or `1e3` must also reach events holding
+/// the JSON numbers `4624` and `1000`, which routing on `t` alone missed. Numeric values
+/// print as `n` does (an integer equal to an integral `n` below 2^53 is that integer; a float
+/// equal to `n` is `n`), except that `-0.0` equals `0`. Beyond 2^53 several integers equal
+/// one `n`: not routed.
+fn number_texts(n: f64, t: &[u8]) -> Option<Vec<Box<[u8]>>> {
+    if n.is_finite() && n.abs() >= 9_007_199_254_740_992.0 {
+        return None;
+    }
+    let mut v: Vec<Box<[u8]>> = vec![
+        t.into(),
+        format!("{n}").to_ascii_lowercase().into_bytes().into(),
+    ];
+    if n == 0.0 {
+        v.push(b"0".as_slice().into());
+        v.push(b"-0".as_slice().into());
+    }
+    v.sort();
+    v.dedup();
+    Some(v)
 }
