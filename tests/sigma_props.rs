@@ -8,6 +8,7 @@
 //! | `loading_twice_gives_the_same_matches` | determinism: two loads of the same files match alike |
 //! | `other_rules_change_nothing` | a rule's matches do not depend on which unrelated rules are loaded with it |
 //! | `routed_values_match_as_numbers_and_strings` | rules routed by `EventID`/`Channel` agree with the reference whether the event carries numbers or strings |
+//! | `regex_flags_reach_the_prefilter`, `numbers_route_by_every_spelling_of_their_value`, `star_steps_over_bytes_not_characters`, `long_numeric_text_compares`, `base64offset_of_an_empty_value_loads` | the bugs the generator found, one case each |
 //!
 //! Case counts are modest so `cargo test --release` stays quick; the fuzz targets
 //! (`fuzz/run-all.sh`) run the same checks for longer.
@@ -251,24 +252,70 @@ fn generator_stats() {
     }
 }
 
+/// Loads one rule file, which must load and compile, and checks `events` (class 0) against
+/// the reference.
+fn agree(yaml: &str, events: &[&str]) {
+    let b = build(sources(&[yaml.to_string()]));
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+    assert!(!b.rules.is_empty());
+    let evs: Vec<(String, u16)> = events.iter().map(|e| (e.to_string(), 0)).collect();
+    check_events(&b, &evs);
+}
+
+fn rule(item: &str) -> String {
+    format!("title: t\ndetection:\n  sel:\n    {item}\n  condition: sel\n")
+}
+
+/// The bugs the generator found, spelled out (each failed before its fix).
 #[test]
-fn scratch_cases() {
-    let case = |yaml: &str, events: &[&str]| {
-        let b = build(sources(&[yaml.to_string()]));
-        assert!(b.errors.is_empty(), "{:?}", b.errors);
-        let evs: Vec<(String, u16)> = events.iter().map(|e| (e.to_string(), 0)).collect();
-        check_events(&b, &evs);
-    };
-    case(
-        "title: t\ndetection:\n  sel:\n    a|re|i: öööx\n  condition: sel\n",
-        &[r#"{"a":"ÖÖÖX"}"#],
+fn regex_flags_reach_the_prefilter() {
+    // `re|i` literals were extracted without the flag: ÖÖÖX was filtered out.
+    agree(
+        &rule("a|re|i: öööx"),
+        &[r#"{"a":"ÖÖÖX"}"#, r#"{"a":"öööx"}"#],
     );
-    case(
-        "title: t\ndetection:\n  sel:\n    EventID: 4624.0\n  condition: sel\n",
-        &[r#"{"EventID":4624}"#],
+    agree(
+        &rule("a|re|i|s: 'ſtraße.x'"),
+        &[r#"{"a":"STRASSE\nX"}"#, r#"{"a":"Straße\nx"}"#],
     );
-    case(
-        "title: t\ndetection:\n  sel:\n    EventID: 0\n  condition: sel\n",
-        &[r#"{"EventID":-0.0}"#],
+}
+
+#[test]
+fn numbers_route_by_every_spelling_of_their_value() {
+    // Routing compared `4624.0` with the event number's text `4624`.
+    agree(
+        &rule("EventID: 4624.0"),
+        &[r#"{"EventID":4624}"#, r#"{"EventID":"4624.0"}"#],
+    );
+    agree(
+        &rule("EventID: 1e3"),
+        &[r#"{"EventID":1000}"#, r#"{"EventID":1000.0}"#],
+    );
+    agree(
+        &rule("EventID: 0"),
+        &[r#"{"EventID":-0.0}"#, r#"{"EventID":"-0"}"#],
+    );
+}
+
+#[test]
+fn star_steps_over_bytes_not_characters() {
+    // `wide` makes literals that start inside a UTF-8 character (Ҁ = D2 80, UTF-16LE 80 04).
+    agree(&rule("a|wide: '*Ҁ?'"), &[r#"{"a":"Ҁ\u0004x"}"#]);
+}
+
+#[test]
+fn long_numeric_text_compares() {
+    agree(
+        &rule("a|lt: 10"),
+        &[&format!(r#"{{"a":"{}5"}}"#, "0".repeat(70))],
+    );
+}
+
+#[test]
+fn base64offset_of_an_empty_value_loads() {
+    // Panicked the loader (a slice ending before it starts).
+    agree(
+        &rule("a|base64offset|contains: ''"),
+        &[r#"{"a":"x"}"#, r#"{"b":"x"}"#],
     );
 }

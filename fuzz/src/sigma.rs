@@ -1181,6 +1181,9 @@ fn event_value(lits: &[String], g: &mut Gen, depth: usize) -> J {
                 "[fe80::1%eth0]",
                 "192.168.1.7",
                 "010.0.0.1",
+                // Longer than any number is usually written.
+                "000000000000000000000000000000000000000000000000000000000000000000005",
+                "                                                                   10",
             ])
             .to_string(),
         ),

@@ -236,10 +236,13 @@ pub fn glob(p: &[GlobPart], h: &[u8]) -> bool {
             } else if hi == h.len() {
                 return true;
             }
-            // Mismatch: let the last `*` swallow one more character.
+            // Mismatch: let the last `*` swallow one more byte. Not a whole character: a
+            // literal made by `wide`/`utf16*` may start inside one (`Ҁ` is `D2 80`, its
+            // UTF-16LE `80 04`), and `*` is any byte sequence, as for the `Contains`/`Suffix`
+            // kinds and the reference; stepping by characters skipped such matches.
             match star {
                 Some((sp, sh)) if sh < h.len() => {
-                    let nh = sh + char_len(h[sh]).min(h.len() - sh);
+                    let nh = sh + 1;
                     star = Some((sp, nh));
                     pi = sp;
                     hi = nh;
@@ -283,7 +286,9 @@ impl Test {
 /// Parses a decimal number from text (for `lt`/`gt` and numeric equality).
 #[inline]
 pub fn parse_num(b: &[u8]) -> Option<f64> {
-    if b.is_empty() || b.len() > 64 {
+    // No length cap: the reference reads any numeric text (`"0…05"` padded past 64 bytes
+    // was no number here, so `lt: 10` missed it), and parsing is linear anyway.
+    if b.is_empty() {
         return None;
     }
     let s = std::str::from_utf8(b).ok()?;

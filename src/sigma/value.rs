@@ -505,7 +505,7 @@ mod tests {
         assert_eq!(v[1], b"9iaW4vYmFza".to_vec());
         assert_eq!(v[2], b"vYmluL2Jhc2".to_vec());
         // Empty: every variant empty, as Python's slicing gives (used to panic).
-        assert_eq!(base64_offsets(b""), [vec![], vec![], vec![]]);
+        assert!(base64_offsets(b"").iter().all(|v| v.is_empty()));
     }
 
     #[test]
