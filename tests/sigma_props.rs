@@ -203,6 +203,8 @@ const EVENT_CHANNELS: &[&str] = &[
     "[\"Security\", \"x\"]",
 ];
 
+/// What the generator produces: a few cases, counts of rules, errors (by reason) and
+/// matches. `SIGMA_SEEDS=DIR` also writes rule files there (a seed corpus for `sigma_load`).
 #[test]
 #[ignore]
 fn generator_stats() {
@@ -226,6 +228,12 @@ fn generator_stats() {
             for e in &case.events {
                 println!("EV {e:?}");
             }
+        }
+        if let Ok(dir) = std::env::var("SIGMA_SEEDS")
+            && i < 300
+        {
+            // Seeds for the loader target: generated files, joined at a NUL as it splits.
+            std::fs::write(format!("{dir}/gen-{i}.yml"), case.files.join("\0")).unwrap();
         }
         let b = build(sources(&case.files));
         rules += b.rules.len();
