@@ -4,6 +4,8 @@
 //! Inputs live in `tests/fuzz-regressions/TARGET-ID`, copied from `fuzz/artifacts/TARGET/`;
 //! the file name's prefix picks the check. Add new crashes there; nothing else to edit.
 
+// The Sigma generator's helpers that only the fuzz targets and `sigma_props.rs` use.
+#[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
 mod invariants;
 

@@ -28,7 +28,7 @@ fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(128)
+        .unwrap_or(512)
 }
 
 fn bytes() -> impl Strategy<Value = Vec<u8>> {

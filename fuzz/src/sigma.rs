@@ -95,8 +95,9 @@ impl<'a> Gen<'a> {
         }
     }
 
-    pub fn exhausted(&self) -> bool {
-        self.pos >= self.data.len()
+    /// Picks one of `xs` (a `&str` slice: spares callers a deref that inference needs).
+    pub fn pick_str(&mut self, xs: &[&'static str]) -> &'static str {
+        xs[self.below(xs.len())]
     }
 }
 
@@ -467,7 +468,7 @@ impl RuleGen<'_> {
         let mut s = String::new();
         for _ in 0..n {
             if g.pct(25) {
-                s.push_str(*g.pick(WILD));
+                s.push_str(g.pick_str(WILD));
             } else {
                 s.push_str(&self.word(g));
             }
@@ -523,13 +524,13 @@ impl RuleGen<'_> {
                     Scalar::Str(match g.below(3) {
                         0 => format!("{d}{w}"),
                         1 => format!("{w} {d}{w}"),
-                        _ => format!("{d}"),
+                        _ => d.to_string(),
                     })
                 }
                 Family::Re => {
                     let mut p = g.pick_valid(REGEXES, REGEXES_VALID, broken).to_string();
                     if g.pct(30) {
-                        p.push_str(*g.pick_valid(REGEXES, REGEXES_VALID, broken));
+                        p.push_str(g.pick_valid::<&str>(REGEXES, REGEXES_VALID, broken));
                     }
                     if g.pct(20) {
                         // A literal the events also carry.
@@ -788,7 +789,7 @@ impl RuleGen<'_> {
             ),
             10 => format!("{} of them", g.pick(&["1", "all", "any"])),
             11 | 12 => {
-                let pat = if !names.is_empty() && !(self.cfg.broken && g.pct(30)) {
+                let pat = if !(names.is_empty() || self.cfg.broken && g.pct(30)) {
                     let n = name(g);
                     let cut = g.below(n.len() + 1);
                     format!("{}*", &n[..cut])
@@ -991,9 +992,7 @@ pub fn gen_rules(g: &mut Gen, cfg: &GenConfig, lits: &mut Vec<String>) -> Vec<St
             }
             if g.pct(50) {
                 gl.push(("detection".into(), {
-                    let mut d = Vec::new();
-                    d.push(("sel2".to_string(), rg.map(g)));
-                    Yaml::Map(d)
+                    Yaml::Map(vec![("sel2".to_string(), rg.map(g))])
                 }));
             }
             text.push_str(&render_doc(&gl, g));
@@ -1032,7 +1031,7 @@ pub fn gen_rules(g: &mut Gen, cfg: &GenConfig, lits: &mut Vec<String>) -> Vec<St
         let doc = rg.rule_doc(g, i);
         text.push_str(&render_doc(&doc, g));
         if cfg.broken && g.pct(3) {
-            text.push_str(*g.pick(&["  bad: [\n", "\t- x\n", "detection: 5\n", ": :\n"]));
+            text.push_str(g.pick_str(&["  bad: [\n", "\t- x\n", "detection: 5\n", ": :\n"]));
         }
         if !files[f].is_empty() {
             files[f].push_str(if g.pct(50) { "---\n" } else { "\n---\n" });
@@ -1137,7 +1136,7 @@ fn mutate(s: &str, g: &mut Gen) -> String {
         12 => String::from_utf8_lossy(&base64(&utf16le(s.as_bytes()))).into_owned(),
         13 => s.replace(
             ['-', '/'],
-            *g.pick(&["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"]),
+            g.pick_str(&["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"]),
         ),
         14 => format!(" {s} "),
         _ => s.replace('s', "ſ").replace('k', "\u{212a}"),
@@ -1161,7 +1160,7 @@ fn event_string(lits: &[String], g: &mut Gen) -> String {
         };
         s.push_str(&mutate(&base, g));
         if g.pct(20) {
-            s.push_str(*g.pick(&[" ", "x", "-", "\\", ".exe"]));
+            s.push_str(g.pick_str(&[" ", "x", "-", "\\", ".exe"]));
         }
     }
     s
@@ -1291,7 +1290,6 @@ pub struct Built {
     /// Load and compile errors.
     pub errors: Vec<RuleError>,
     pub sources: Vec<Source>,
-    pub opts: CompileOptions,
 }
 
 /// File names of generated sources.
@@ -1357,7 +1355,6 @@ pub fn build(sources: Vec<Source>) -> Built {
         rules: ok,
         errors,
         sources,
-        opts,
     }
 }
 

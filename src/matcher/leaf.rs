@@ -214,10 +214,12 @@ fn char_len(b: u8) -> usize {
 /// characters-or-bytes): those patterns take [`glob_exact`].
 pub fn glob(p: &[GlobPart], h: &[u8]) -> bool {
     let stars = p.iter().filter(|x| **x == GlobPart::Any).count();
-    if stars >= 2 && p.contains(&GlobPart::One) && !h.is_ascii() {
-        if let Some(r) = glob_exact(p, h) {
-            return r;
-        }
+    if stars >= 2
+        && p.contains(&GlobPart::One)
+        && !h.is_ascii()
+        && let Some(r) = glob_exact(p, h)
+    {
+        return r;
     }
     fn rec(p: &[GlobPart], h: &[u8]) -> bool {
         let mut pi = 0;
