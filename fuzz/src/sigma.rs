@@ -447,18 +447,40 @@ pub struct Case {
     /// Event frames (JSON lines, now and then plain text) and the class each carries.
     pub events: Vec<(String, u16)>,
     /// Literals the rules used (events draw from them).
-    pub lits: Vec<String>,
+    pub lits: Lits,
+}
+
+/// Literals the rules used, and the field each was used on (`message` for keywords).
+#[derive(Clone, Debug, Default)]
+pub struct Lits {
+    pub all: Vec<String>,
+    pub on_field: Vec<(String, String)>,
+    /// Numbers a rule compares a field with.
+    pub nums: Vec<(String, f64)>,
 }
 
 struct RuleGen<'c> {
     cfg: &'c GenConfig,
-    lits: Vec<String>,
+    lits: Lits,
+    /// The field of the item being generated.
+    field: String,
 }
 
 impl RuleGen<'_> {
+    /// Records a literal events should carry (on the current field, too).
+    fn lit(&mut self, s: &str) {
+        self.lits.all.push(s.to_string());
+        let f = if self.field.is_empty() {
+            "message"
+        } else {
+            &self.field
+        };
+        self.lits.on_field.push((f.to_string(), s.to_string()));
+    }
+
     fn word(&mut self, g: &mut Gen) -> String {
         let w = g.pick(WORDS).to_string();
-        self.lits.push(w.clone());
+        self.lit(&w);
         w
     }
 
@@ -474,7 +496,7 @@ impl RuleGen<'_> {
             }
         }
         if n > 1 {
-            self.lits.push(s.clone());
+            self.lit(&s);
         }
         s
     }
@@ -502,6 +524,14 @@ impl RuleGen<'_> {
         let broken = self.cfg.broken;
         let one = |this: &mut Self, g: &mut Gen| -> Scalar {
             match family {
+                // Numeric fields get numbers in all spellings (routing compares text).
+                Family::Plain if matches!(this.field.as_str(), "EventID" | "n") && g.pct(50) => {
+                    let t = g.pick(PLAIN_NUMS).to_string();
+                    if let Ok(n) = t.parse::<f64>() {
+                        this.lits.nums.push((this.field.clone(), n));
+                    }
+                    Scalar::Plain(t)
+                }
                 Family::Plain => this.string_value(g, true),
                 Family::Str | Family::Chaos => this.string_value(g, false),
                 Family::Encoded => {
@@ -526,6 +556,18 @@ impl RuleGen<'_> {
                         1 => format!("{w} {d}{w}"),
                         _ => d.to_string(),
                     })
+                }
+                Family::Re if g.pct(35) => {
+                    // Literal text (words the events carry, in any case): the prefilter
+                    // extracts it, so this is where case folding beyond ASCII shows.
+                    let n = g.len(1, 3);
+                    let words: String = (0..n).map(|_| this.word(g)).collect();
+                    this.lit(&words);
+                    let mut p = regex_syntax_escape(&words);
+                    if g.pct(30) {
+                        p = format!("{}{p}", g.pick_str(&["^", "(?i)", "\\b", "x|"]));
+                    }
+                    Scalar::Str(p)
                 }
                 Family::Re => {
                     let mut p = g.pick_valid(REGEXES, REGEXES_VALID, broken).to_string();
@@ -575,7 +617,7 @@ impl RuleGen<'_> {
                 let vs = (0..n)
                     .map(|i| {
                         let v = format!("{base}{i}q");
-                        self.lits.push(v.clone());
+                        self.lit(&v);
                         Yaml::Scalar(Scalar::Str(if g.pct(20) { format!("{v}*") } else { v }))
                     })
                     .collect();
@@ -691,6 +733,7 @@ impl RuleGen<'_> {
             key.push('|');
             key.push_str(m);
         }
+        self.field = key.split('|').next().unwrap_or("").to_string();
         let values = self.values(g, family);
         (key, values)
     }
@@ -970,10 +1013,11 @@ fn render_doc(m: &[(String, Yaml)], g: &mut Gen) -> String {
 }
 
 /// Draws the rule files of a case.
-pub fn gen_rules(g: &mut Gen, cfg: &GenConfig, lits: &mut Vec<String>) -> Vec<String> {
+pub fn gen_rules(g: &mut Gen, cfg: &GenConfig, lits: &mut Lits) -> Vec<String> {
     let mut rg = RuleGen {
         cfg,
-        lits: Vec::new(),
+        lits: Lits::default(),
+        field: String::new(),
     };
     let n = g.len(1, 5);
     let nfiles = g.len(1, 2).min(n);
@@ -1039,7 +1083,9 @@ pub fn gen_rules(g: &mut Gen, cfg: &GenConfig, lits: &mut Vec<String>) -> Vec<St
         files[f].push_str(&text);
     }
     files.retain(|f| !f.is_empty());
-    lits.append(&mut rg.lits);
+    lits.all.append(&mut rg.lits.all);
+    lits.on_field.append(&mut rg.lits.on_field);
+    lits.nums.append(&mut rg.lits.nums);
     files
 }
 
@@ -1203,16 +1249,36 @@ fn event_value(lits: &[String], g: &mut Gen, depth: usize) -> J {
 }
 
 /// One event frame.
-pub fn gen_event(lits: &[String], g: &mut Gen) -> String {
+pub fn gen_event(lits: &Lits, g: &mut Gen) -> String {
     if g.pct(8) {
         // Not JSON: the whole line is the message keywords search.
-        return event_string(lits, g);
+        return event_string(&lits.all, g);
     }
     let n = g.len(0, 6);
     let mut fields: Vec<(String, J)> = Vec::new();
-    for _ in 0..n {
-        let f = g.pick(FIELDS).to_string();
-        let v = event_value(lits, g, 0);
+    for i in 0..n {
+        let (f, v) = if i == 0 && !lits.nums.is_empty() && g.pct(50) {
+            // A number a rule names, spelled as JSON integer, float or string.
+            let (f, n) = &lits.nums[g.below(lits.nums.len())];
+            let t = match g.below(4) {
+                0 => format!("{n}"),
+                1 => format!("{n:.1}"),
+                2 => format!("{n:e}"),
+                _ => format!("\"{n}\""),
+            };
+            (f.clone(), J::Raw(t))
+        } else if i < 2 && !lits.on_field.is_empty() && g.pct(50) {
+            // A literal where a rule looks for it, in some variant.
+            let (f, l) = &lits.on_field[g.below(lits.on_field.len())];
+            let l = if g.pct(50) {
+                l.replace(['*', '?'], "").replace("\\\\", "\\")
+            } else {
+                l.clone()
+            };
+            (f.clone(), J::Str(mutate(&l, g)))
+        } else {
+            (g.pick(FIELDS).to_string(), event_value(&lits.all, g, 0))
+        };
         if f == "x.y" && g.pct(50) {
             fields.push(("x".into(), J::Obj(vec![("y".into(), v)])));
         } else {
@@ -1251,7 +1317,7 @@ pub fn gen_event(lits: &[String], g: &mut Gen) -> String {
 
 /// Draws a whole case.
 pub fn gen_case(g: &mut Gen, cfg: &GenConfig) -> Case {
-    let mut lits = Vec::new();
+    let mut lits = Lits::default();
     // A third of the cases may hold rules that do not load or compile; the others aim at
     // rules that load, so that matching gets most of the effort.
     let cfg = &GenConfig {
