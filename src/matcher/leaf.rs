@@ -211,7 +211,7 @@ fn char_len(b: u8) -> usize {
 /// bytes wherever it is tried, or when there is at most one `*`; a `?` is 1 to 4 bytes
 /// depending on where it lands, so with a `?` and several `*`s committing to an earlier `*`'s
 /// first fit can miss a match (`*?*?` on `€`, whose second and third bytes are two
-/// characters-or-bytes): those patterns take [`glob_exact`].
+/// characters-or-bytes): those patterns take `glob_exact`.
 pub fn glob(p: &[GlobPart], h: &[u8]) -> bool {
     let stars = p.iter().filter(|x| **x == GlobPart::Any).count();
     if stars >= 2
