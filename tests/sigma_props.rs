@@ -65,28 +65,30 @@ proptest! {
     fn loading_twice_gives_the_same_matches(data in bytes()) {
         let mut g = Gen::new(&data);
         let case = gen_case(&mut g, &GenConfig::default());
-        let a = build(sources(&case.files));
-        let b = build(sources(&case.files));
+        let a = build(sources(&case.files), case.pipelines);
+        let b = build(sources(&case.files), case.pipelines);
         prop_assert_eq!(a.errors.len(), b.errors.len());
         prop_assert_eq!(titles(&a, &case.events), titles(&b, &case.events));
     }
 
     #[test]
     fn other_rules_change_nothing(data in bytes(), other in bytes(), first in any::<bool>()) {
-        let plain = |prefix: &str| GenConfig {
+        // No filters or global documents: those change other rules by design.
+        let plain = |prefix: &str, pipelines| GenConfig {
             prefix: prefix.into(),
             cross_rule: false,
             broken: true,
+            pipelines,
         };
-        let mine = gen_case(&mut Gen::new(&data), &plain("r"));
-        let theirs = gen_case(&mut Gen::new(&other), &plain("u"));
-        let alone = build(sources(&mine.files));
+        let mine = gen_case(&mut Gen::new(&data), &plain("r", None));
+        let theirs = gen_case(&mut Gen::new(&other), &plain("u", Some(mine.pipelines)));
+        let alone = build(sources(&mine.files), mine.pipelines);
         let files: Vec<String> = if first {
             theirs.files.iter().chain(&mine.files).cloned().collect()
         } else {
             mine.files.iter().chain(&theirs.files).cloned().collect()
         };
-        let together = build(sources(&files));
+        let together = build(sources(&files), mine.pipelines);
         let events: Vec<(String, u16)> =
             mine.events.iter().chain(&theirs.events).cloned().collect();
         let ours = |v: Vec<BTreeSet<String>>| -> Vec<BTreeSet<String>> {
@@ -125,8 +127,9 @@ proptest! {
             prefix: "u".into(),
             cross_rule: false,
             broken: false,
+            pipelines: Some(0),
         }).files);
-        let b = build(sources(&files));
+        let b = build(sources(&files), 0);
         prop_assert_eq!(&b.rules[0].meta.title, "routed");
         let evs: Vec<(String, u16)> = events
             .iter()
@@ -235,7 +238,7 @@ fn generator_stats() {
             // Seeds for the loader target: generated files, joined at a NUL as it splits.
             std::fs::write(format!("{dir}/gen-{i}.yml"), case.files.join("\0")).unwrap();
         }
-        let b = build(sources(&case.files));
+        let b = build(sources(&case.files), case.pipelines);
         rules += b.rules.len();
         errors += b.errors.len();
         for e in &b.errors {
@@ -263,7 +266,7 @@ fn generator_stats() {
 /// Loads one rule file, which must load and compile, and checks `events` (class 0) against
 /// the reference.
 fn agree(yaml: &str, events: &[&str]) {
-    let b = build(sources(&[yaml.to_string()]));
+    let b = build(sources(&[yaml.to_string()]), 0);
     assert!(b.errors.is_empty(), "{:?}", b.errors);
     assert!(!b.rules.is_empty());
     let evs: Vec<(String, u16)> = events.iter().map(|e| (e.to_string(), 0)).collect();

@@ -33,7 +33,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use kuzet::event::{Event, EventBuf, FieldMode, FieldTable, Timestamp};
 use kuzet::matcher::{CompileOptions, RuleId, RuleSet, Scratch, reference};
@@ -427,7 +427,30 @@ pub struct GenConfig {
     pub cross_rule: bool,
     /// Allow documents and rules that do not load or compile.
     pub broken: bool,
+    /// Which pipelines the case is prepared with: bit 0 the shipped ones (Windows
+    /// logsources as `Channel`/`EventID` conditions), bit 1 [`GEN_PIPELINE`]. [`gen_case`]
+    /// draws it when `None`.
+    pub pipelines: Option<u8>,
 }
+
+/// The generator's own pipeline: placeholders for `expand` (`%x%`), a one-to-many field
+/// mapping, and a condition added from a logsource.
+pub const GEN_PIPELINE: &str = r#"name: gen
+priority: 20
+vars:
+  x: [foo, "b*r", "4624"]
+transformations:
+- type: value_placeholders
+- type: field_name_mapping
+  mapping:
+    n: [a, b]
+- type: add_condition
+  conditions:
+    Channel: Security
+  rule_conditions:
+  - type: logsource
+    service: security
+"#;
 
 impl Default for GenConfig {
     fn default() -> Self {
@@ -435,6 +458,7 @@ impl Default for GenConfig {
             prefix: "r".into(),
             cross_rule: true,
             broken: true,
+            pipelines: None,
         }
     }
 }
@@ -448,6 +472,8 @@ pub struct Case {
     pub events: Vec<(String, u16)>,
     /// Literals the rules used (events draw from them).
     pub lits: Lits,
+    /// The pipelines to prepare the rules with (see [`GenConfig::pipelines`]).
+    pub pipelines: u8,
 }
 
 /// Literals the rules used, and the field each was used on (`message` for keywords).
@@ -661,6 +687,11 @@ impl RuleGen<'_> {
                 let mut m = Vec::new();
                 if g.pct(80) {
                     m.push(*g.pick(&["contains", "startswith", "endswith"]));
+                }
+                // Placeholders need the generator's pipeline (else: an error).
+                let placeholders = self.cfg.pipelines.is_some_and(|p| p & 2 != 0);
+                if g.pct(15) && (placeholders || self.cfg.broken) {
+                    m.insert(0, "expand");
                 }
                 m
             }
@@ -1320,8 +1351,10 @@ pub fn gen_case(g: &mut Gen, cfg: &GenConfig) -> Case {
     let mut lits = Lits::default();
     // A third of the cases may hold rules that do not load or compile; the others aim at
     // rules that load, so that matching gets most of the effort.
+    let pipelines = cfg.pipelines.unwrap_or_else(|| g.below(4) as u8);
     let cfg = &GenConfig {
         broken: cfg.broken && g.pct(33),
+        pipelines: Some(pipelines),
         ..cfg.clone()
     };
     let files = gen_rules(g, cfg, &mut lits);
@@ -1341,6 +1374,7 @@ pub fn gen_case(g: &mut Gen, cfg: &GenConfig) -> Case {
         files,
         events,
         lits,
+        pipelines,
     }
 }
 
@@ -1370,16 +1404,36 @@ pub fn sources(files: &[String]) -> Vec<Source> {
         .collect()
 }
 
-/// Loads, prepares (no pipelines) and compiles `sources`, asserting what must hold of
+/// The pipelines of a [`GenConfig::pipelines`] mask, loaded once per process.
+fn load_pipelines(mask: u8) -> &'static [kuzet::sigma::Pipeline] {
+    static LOADED: [OnceLock<Vec<kuzet::sigma::Pipeline>>; 4] = [const { OnceLock::new() }; 4];
+    LOADED[(mask & 3) as usize].get_or_init(|| {
+        let mut srcs = Vec::new();
+        if mask & 1 != 0 {
+            srcs.extend(kuzet::engine::embedded_pipelines());
+        }
+        if mask & 2 != 0 {
+            srcs.push(Source {
+                path: "gen/pipeline.yml".into(),
+                text: GEN_PIPELINE.into(),
+            });
+        }
+        let (pipes, errs) = sigma::load_pipelines(&srcs);
+        assert!(errs.is_empty(), "pipelines do not load: {errs:?}");
+        pipes
+    })
+}
+
+/// Loads, prepares (with the pipelines of the `pipelines` mask) and compiles `sources`, asserting what must hold of
 /// errors: each names its file and says why; a rule fails to compile in the set exactly when
 /// it fails alone.
-pub fn build(sources: Vec<Source>) -> Built {
+pub fn build(sources: Vec<Source>, pipelines: u8) -> Built {
     let opts = CompileOptions {
         classes: classes(),
         ..CompileOptions::default()
     };
     let mut loaded = sigma::load(&sources);
-    sigma::prepare(&mut loaded, &[]);
+    sigma::prepare(&mut loaded, load_pipelines(pipelines));
     let mut table = FieldTable::new();
     ParserConfig::default().register(&mut table);
     let (set, compile_errors) = RuleSet::build(&loaded.rules, &mut table, &opts);
@@ -1552,7 +1606,7 @@ pub fn check_events(b: &Built, events: &[(String, u16)]) {
 pub fn check_sigma_match(data: &[u8]) {
     let mut g = Gen::new(data);
     let case = gen_case(&mut g, &GenConfig::default());
-    let b = build(sources(&case.files));
+    let b = build(sources(&case.files), case.pipelines);
     check_events(&b, &case.events);
 }
 
@@ -1576,7 +1630,8 @@ pub fn check_sigma_load(data: &[u8]) {
         .iter()
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .collect();
-    let b = build(sources(&files));
+    let pipelines = data.first().map_or(0, |b| b % 4);
+    let b = build(sources(&files), pipelines);
     let events: Vec<(String, u16)> = LOAD_EVENTS
         .iter()
         .enumerate()
