@@ -71,11 +71,11 @@ impl Kuzet {
             pipeline_paths,
             no_default_pipelines: !setup.default_pipelines,
             compile: CompileOptions {
-                        classes: setup.class.iter().map(|c| vec![c.clone()]).collect(),
-                        ..CompileOptions::default()
-                    },
-                    ..EngineConfig::default()
-                };
+                classes: setup.class.iter().map(|c| vec![c.clone()]).collect(),
+                ..CompileOptions::default()
+            },
+            ..EngineConfig::default()
+        };
         let engine = engine::build(&cfg, &[&parser_config(setup.class.is_some())])
             .unwrap_or_else(|e| panic!("{name}: pipelines do not load: {e:?}"));
         let _ = std::fs::remove_dir_all(&dir);
