@@ -1211,6 +1211,56 @@ static JSON: &[Case] = &[
             ("$time", r#""2024-03-10T11:59:59.482Z""#),
         ],
     ),
+    // Winlogbeat 8: the dotted names stay, and the Sigma names are added (parser/json.rs).
+    case(
+        "winlogbeat_sigma_names",
+        r#"{"@timestamp":"2024-03-10T11:59:59.482Z","winlog":{"api":"wineventlog","channel":"Security","computer_name":"WIN-DC01.corp.example.com","event_data":{"IpAddress":"203.0.113.50","LogonType":"3","TargetUserName":"administrator"},"event_id":"4625","provider_name":"Microsoft-Windows-Security-Auditing","record_id":1234567,"task":"Logon"}}"#,
+        &[
+            ("winlog.event_id", r#""4625""#),
+            ("winlog.event_data.TargetUserName", r#""administrator""#),
+            ("EventID", r#""4625""#),
+            ("Channel", r#""Security""#),
+            ("Computer", r#""WIN-DC01.corp.example.com""#),
+            (
+                "Provider_Name",
+                r#""Microsoft-Windows-Security-Auditing""#,
+            ),
+            ("EventRecordID", "1234567"),
+            ("TargetUserName", r#""administrator""#),
+            ("IpAddress", r#""203.0.113.50""#),
+            ("LogonType", r#""3""#),
+            ("task", ABSENT),
+            ("api", ABSENT),
+            ("$time", r#""2024-03-10T11:59:59.482Z""#),
+        ],
+    ),
+    // `user_data` too (1102, 104); 104's own `Channel` (the cleared log) comes second.
+    case(
+        "winlogbeat_user_data",
+        r#"{"@timestamp":"2024-03-10T12:00:00Z","winlog":{"channel":"System","event_id":"104","provider_name":"Microsoft-Windows-Eventlog","user_data":{"BackupPath":"","Channel":"Application","SubjectDomainName":"CORP","SubjectUserName":"mallory","xml_name":"LogFileCleared"}}}"#,
+        &[
+            ("EventID", r#""104""#),
+            ("Channel", r#"["System","Application"]"#),
+            ("SubjectUserName", r#""mallory""#),
+            ("winlog.user_data.Channel", r#""Application""#),
+        ],
+    ),
+    // Winlogbeat 7 through Logstash: a numeric event_id stays a number.
+    case(
+        "winlogbeat_7_numeric_event_id",
+        r#"{"@timestamp":"2024-03-10T12:00:01.007Z","@version":"1","winlog":{"channel":"Security","event_id":4624,"event_data":{"TargetUserName":"alice"}}}"#,
+        &[("EventID", "4624"), ("TargetUserName", r#""alice""#)],
+    ),
+    // Only a `winlog` object with an `event_id` is Winlogbeat's.
+    case(
+        "winlog_without_event_id_is_not_flattened",
+        r#"{"winlog":{"channel":"Security","event_data":{"TargetUserName":"alice"}}}"#,
+        &[
+            ("winlog.event_data.TargetUserName", r#""alice""#),
+            ("TargetUserName", ABSENT),
+            ("Channel", ABSENT),
+        ],
+    ),
     // Time fields, in the order of DEFAULT_TIME_FIELDS; the first valid one wins.
     case(
         "time_at_timestamp_before_timestamp",

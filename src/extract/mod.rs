@@ -32,6 +32,10 @@
 //! comes last. A `match` pattern must cover the whole message; `{_:rest}` ignores a tail.
 //! Literals are matched exactly; patterns are dispatched by their leading literal, so only the
 //! few that can match a message are tried, and a regex is used only where a pattern says so.
+//!
+//! A pattern with `field: NAME` matches that field's text instead of the message (structured
+//! events: Windows' `IpAddress` is `-`, `203.0.113.7` or `::ffff:203.0.113.7`, and
+//! `match: "::ffff:{src_ip:ip}"` keeps only the address).
 
 use std::sync::Arc;
 
@@ -84,6 +88,8 @@ enum Matcher {
 #[derive(Debug)]
 struct Pattern {
     matcher: Matcher,
+    /// The text field matched (`field:`); `None`: the message.
+    field: Option<FieldId>,
     /// The literal the message must start with (for dispatch); empty: none.
     lead: Box<[u8]>,
     sets: Constants,
@@ -346,17 +352,17 @@ impl Extractors {
                 buf.set(to, v);
             }
         }
-        let Some(Repr::Str(msg)) = buf.get_repr(FieldId::MESSAGE) else {
-            return false;
-        };
         let mut caps = std::mem::take(&mut buf.captures);
-        let text = bytes(raw, buf, msg);
-        let found = x.patterns.iter().find(|p| {
+        let found = x.patterns.iter().find_map(|p| {
+            let Some(Repr::Str(msg)) = buf.get_repr(p.field.unwrap_or(FieldId::MESSAGE)) else {
+                return None;
+            };
+            let text = bytes(raw, buf, msg);
             if !text.starts_with(&p.lead) {
-                return false;
+                return None;
             }
             caps.clear();
-            match &p.matcher {
+            let matched = match &p.matcher {
                 Matcher::Tokens(t) => match_tokens(t, text, 0, &mut caps),
                 Matcher::Regex(re, groups) => match re.captures(text) {
                     Some(c) => {
@@ -369,9 +375,10 @@ impl Extractors {
                     }
                     None => false,
                 },
-            }
+            };
+            matched.then_some((p, msg))
         });
-        let Some(p) = found else {
+        let Some((p, msg)) = found else {
             buf.captures = caps;
             return false;
         };
@@ -630,8 +637,13 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
             } else {
                 return Err(Problem::new("a pattern needs match: or regex:"));
             };
+            let field = pm
+                .get("field")
+                .and_then(scalar_text)
+                .map(|f| table.intern(&f));
             patterns.push(Pattern {
                 matcher,
+                field,
                 lead,
                 sets,
             });
@@ -726,6 +738,82 @@ mod tests {
         assert_eq!(c.len(), 2);
         let c = caps("cmd={c:quoted} ok", r#"cmd="ls -la" ok"#).unwrap();
         assert_eq!(c[0].1, "\"ls -la\"");
+    }
+
+    /// A pattern with `field:` matches that field's text, not the message; the first
+    /// pattern that matches wins, and an absent or non-text field matches nothing.
+    #[test]
+    fn field_patterns_match_another_field() {
+        use crate::event::{Event, Timestamp, Value};
+        let yaml = r#"
+name: t
+select: {fields: {Channel: Security}}
+copy: {user: TargetUserName}
+patterns:
+  - field: IpAddress
+    match: "::ffff:{src_ip:ip}"
+  - field: IpAddress
+    match: "{src_ip:ip}"
+  - match: "An account failed to log on.{_:rest}"
+    set: {rendered: "yes"}
+"#;
+        let path: Arc<str> = Arc::from("t.yml");
+        let (defs, errs) = parse_defs(&path, yaml);
+        assert!(errs.is_empty());
+        let mut t = FieldTable::new();
+        let (x, errs) = Extractors::build(&defs, |_| 0, &mut t);
+        assert!(errs.is_empty(), "{errs:?}");
+        let id = |n: &str| t.get(n.as_bytes()).unwrap();
+        let (channel, ip, user, src_ip) = (
+            id("Channel"),
+            id("IpAddress"),
+            id("TargetUserName"),
+            id("src_ip"),
+        );
+        let run = |ip_value: Option<&str>, message: Option<&str>| {
+            let mut buf = EventBuf::new();
+            buf.reset(t.len(), Timestamp(1));
+            let v = buf.push_scratch(b"Security");
+            buf.set(channel, Repr::Str(v));
+            let v = buf.push_scratch(b"alice");
+            buf.set(user, Repr::Str(v));
+            if let Some(a) = ip_value {
+                let v = buf.push_scratch(a.as_bytes());
+                buf.set(ip, Repr::Str(v));
+            }
+            if let Some(m) = message {
+                let v = buf.push_scratch(m.as_bytes());
+                buf.set(FieldId::MESSAGE, Repr::Str(v));
+            }
+            let matched = x.apply(b"", &mut buf);
+            let ev = Event::new(b"", &buf);
+            let text = |f| match ev.get(f) {
+                Some(Value::Str(s)) => Some(String::from_utf8_lossy(s).into_owned()),
+                _ => None,
+            };
+            (
+                matched,
+                text(src_ip),
+                text(id("user")),
+                text(id("rendered")),
+            )
+        };
+        let alice = Some("alice".to_string());
+        assert_eq!(
+            run(Some("::ffff:203.0.113.7"), None),
+            (true, Some("203.0.113.7".into()), alice.clone(), None)
+        );
+        assert_eq!(
+            run(Some("198.51.100.4"), None),
+            (true, Some("198.51.100.4".into()), alice.clone(), None)
+        );
+        // `-` is no address: the field patterns fail, the message pattern is tried.
+        assert_eq!(run(Some("-"), None), (false, None, alice.clone(), None));
+        assert_eq!(
+            run(Some("-"), Some("An account failed to log on.\n")),
+            (true, None, alice.clone(), Some("yes".into()))
+        );
+        assert_eq!(run(None, None), (false, None, alice, None));
     }
 
     #[test]

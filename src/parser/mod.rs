@@ -83,7 +83,8 @@ pub struct ParserConfig {
     pub time_fields: Vec<String>,
     /// Parse JSON/CEF/LEEF/kv found inside a syslog MSG.
     pub parse_payload: bool,
-    /// Flatten evtx_dump-shaped JSON to the flat names Sigma rules use (see `json.rs`).
+    /// Give Windows events in evtx_dump's and Winlogbeat's JSON shapes the flat names Sigma
+    /// rules use (see `json.rs`).
     pub flatten_evtx: bool,
     /// Logsource class given to every event of this input (0: none); classes are
     /// registered with the rule set, which routes rules by them.
