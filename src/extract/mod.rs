@@ -12,6 +12,7 @@
 //! name: openssh
 //! select:
 //!   appname: [sshd]               # any of; or appname_prefix / message_prefix / fields
+//!                                 # (fields: {type: [USER_AUTH, ADD_USER]}: any listed value)
 //! logsource:                      # one or several (an event can be sshd and auth at once)
 //!   - {product: linux, service: sshd}
 //!   - {product: linux, service: auth}
@@ -101,8 +102,8 @@ struct Select {
     appnames: Vec<Box<[u8]>>,
     appname_prefixes: Vec<Box<[u8]>>,
     message_prefix: Option<Box<[u8]>>,
-    /// Field values the event must have (text, exact).
-    fields: Vec<(FieldId, Box<[u8]>)>,
+    /// Fields the event must have, each with one of its values (text, exact).
+    fields: Vec<(FieldId, Vec<Box<[u8]>>)>,
 }
 
 #[derive(Debug)]
@@ -439,7 +440,7 @@ impl Extractors {
                     &tmp[..n]
                 }
             };
-            if v != &**want {
+            if !want.iter().any(|w| v == &**w) {
                 return false;
             }
         }
@@ -583,12 +584,21 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
                         };
                         for (fk, fv) in fm {
                             let fk = scalar_text(fk).unwrap_or_default();
-                            let fv = scalar_text(fv).ok_or_else(|| {
-                                Problem::new("select.fields values must be scalars")
+                            // One value, or a list of values any of which selects.
+                            let values: Vec<Box<[u8]>> = match fv {
+                                Value::Sequence(vs) => vs
+                                    .iter()
+                                    .map(|x| scalar_text(x).map(|t| t.into_bytes().into()))
+                                    .collect::<Option<_>>(),
+                                one => scalar_text(one).map(|t| vec![t.into_bytes().into()]),
+                            }
+                            .filter(|vs: &Vec<Box<[u8]>>| !vs.is_empty())
+                            .ok_or_else(|| {
+                                Problem::new(
+                                    "select.fields values must be scalars or lists of scalars",
+                                )
                             })?;
-                            select
-                                .fields
-                                .push((table.intern(&fk), fv.into_bytes().into()));
+                            select.fields.push((table.intern(&fk), values));
                         }
                     }
                     other => {
@@ -823,5 +833,39 @@ patterns:
         assert!(compile_pattern("{a:rest} x", &mut t).is_err());
         assert!(compile_pattern("{a:float}", &mut t).is_err());
         assert!(compile_pattern("{a", &mut t).is_err());
+    }
+
+    #[test]
+    fn select_fields_takes_any_listed_value() {
+        // Raw audit.log lines have no appname and no message: only their fields select them.
+        let yaml =
+            "name: audit\nselect:\n  fields: {type: [USER_AUTH, ADD_USER]}\nset: {picked: x}\n";
+        let path: Arc<str> = "t.yml".into();
+        let (defs, errs) = parse_defs(&path, yaml);
+        assert!(errs.is_empty());
+        let mut table = FieldTable::new();
+        let cfg = crate::parser::ParserConfig::default();
+        cfg.register(&mut table);
+        let (x, errs) = Extractors::build(&defs, |_| 0, &mut table);
+        assert!(errs.is_empty(), "{errs:?}");
+        let picked = table.get(b"picked").unwrap();
+        let mut parser = crate::parser::Parser::new(Arc::new(table), cfg);
+        let mut buf = EventBuf::new();
+        for (line, selected) in [
+            ("type=USER_AUTH msg=audit(1.0:1): pid=1 res=failed", true),
+            ("type=ADD_USER msg=audit(1.0:2): pid=1", true),
+            ("type=SYSCALL msg=audit(1.0:3): pid=1", false),
+            ("kind=USER_AUTH pid=1", false),
+        ] {
+            parser
+                .parse(line.as_bytes(), crate::event::Timestamp(0), &mut buf)
+                .unwrap();
+            x.apply(line.as_bytes(), &mut buf);
+            assert_eq!(buf.get_repr(picked).is_some(), selected, "{line}");
+        }
+        let bad = "name: b\nselect:\n  fields: {type: []}\n";
+        let (defs, _) = parse_defs(&path, bad);
+        let (_, errs) = Extractors::build(&defs, |_| 0, &mut FieldTable::new());
+        assert_eq!(errs.len(), 1);
     }
 }
