@@ -91,7 +91,11 @@ impl Runner {
         if let Err(e) = self.parser.parse(frame, received, &mut self.buf) {
             self.stats.parse_errors[e.kind.index()] += 1;
         }
-        if self.engine.extractors.apply(frame, &mut self.buf) {
+        if self
+            .engine
+            .extractors
+            .apply_in_zone(frame, &mut self.buf, self.parser.zone_mut())
+        {
             self.stats.extracted += 1;
         }
         let ev = Event::new(frame, &self.buf);

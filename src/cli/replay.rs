@@ -205,7 +205,8 @@ impl Emitter<'_> {
         self.ev_json.clear();
         for raw in raws.iter().take(self.max_events) {
             let _ = self.evidence.parse(raw, received, &mut self.ebuf);
-            self.extractors.apply(raw, &mut self.ebuf);
+            self.extractors
+                .apply_in_zone(raw, &mut self.ebuf, self.evidence.zone_mut());
             let mut j = Vec::new();
             super::parse::write_event(self.table, &Event::new(raw, &self.ebuf), &mut j);
             self.ev_json.push(j);
