@@ -274,6 +274,12 @@ impl Parser {
         &self.cfg
     }
 
+    /// The zone resolver for stamps without a zone (the input's `tz`), for stages after
+    /// parsing that read stamps from the message (field extraction).
+    pub fn zone_mut(&mut self) -> &mut ZoneResolver {
+        &mut self.zone
+    }
+
     /// Parses one frame into `out`. Always leaves a usable event in `out`; returns the
     /// error, if any, for counting. `received` is the receive time, and the reference for
     /// the year of year-less stamps.
