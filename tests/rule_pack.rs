@@ -128,3 +128,31 @@ fn malformed_test_documents_are_reported_with_file_and_line() {
     assert!(text.contains("t.yml:12"), "{text}");
     assert!(text.contains("unknown key \"rul\""), "{text}");
 }
+
+/// A rule whose logsource names only `product: windows` (no service or category for the
+/// shipped pipeline to turn into conditions) routes by the `product: windows` logsource the
+/// shipped extractors give every Windows event, whatever the collector's shape.
+#[test]
+fn product_only_windows_rules_fire_on_every_collector_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("tests")).unwrap();
+    std::fs::write(
+        tmp.path().join("r.yml"),
+        "title: Any 1102\nid: 5e0c7a1e-1b2c-4d3e-8f90-a1b2c3d4e5f6\nstatus: test\nauthor: t\nlogsource:\n  product: windows\ndetection:\n  sel:\n    EventID: 1102\n  condition: sel\nlevel: high\n",
+    )
+    .unwrap();
+    let nxlog = r##"{"EventTime":"2026-11-25 10:02:00","Hostname":"SRV-APP02.corp.example.com","Keywords":-9214364837600034816,"EventType":"AUDIT_SUCCESS","SeverityValue":2,"Severity":"INFO","EventID":1102,"SourceName":"Microsoft-Windows-Eventlog","ProviderGuid":"{FC65DDD8-D6EF-4962-83D5-6E5CFE9CE148}","Version":0,"Task":104,"OpcodeValue":0,"RecordNumber":420101,"ProcessID":1144,"ThreadID":4096,"Channel":"Security","Message":"The audit log was cleared.","SubjectUserSid":"S-1-5-21-3623811015-3361044348-30300820-1120","SubjectUserName":"t.bekov","SubjectDomainName":"CORP","SubjectLogonId":"0x9c03e21","EventReceivedTime":"2026-11-25 10:02:01","SourceModuleName":"eventlog","SourceModuleType":"im_msvistalog"}"##;
+    let winlogbeat = r##"{"@timestamp":"2026-11-25T10:02:00.000Z","agent":{"ephemeral_id":"6b1f2c3e-8a4d-4f0b-9c2e-1d5a7b3c9e01","id":"3f0a9c1e-27b4-4d8e-a6f5-8c2d1e0b7a44","name":"SRV-APP02","type":"winlogbeat","version":"8.15.3"},"ecs":{"version":"8.0.0"},"event":{"action":"Log clear","code":"1102","created":"2026-11-25T10:02:00.850Z","kind":"event","outcome":"success","provider":"Microsoft-Windows-Eventlog"},"host":{"name":"srv-app02.corp.example.com"},"log":{"level":"information"},"message":"The audit log was cleared.","winlog":{"api":"wineventlog","channel":"Security","computer_name":"SRV-APP02.corp.example.com","user_data":{"SubjectDomainName":"CORP","SubjectLogonId":"0x9c03e21","SubjectUserName":"t.bekov","SubjectUserSid":"S-1-5-21-3623811015-3361044348-30300820-1120","xml_name":"LogFileCleared"},"event_id":"1102","keywords":["Audit Success"],"opcode":"Info","process":{"pid":1144,"thread":{"id":4096}},"provider_guid":"{fc65ddd8-d6ef-4962-83d5-6e5cfe9ce148}","provider_name":"Microsoft-Windows-Eventlog","record_id":420101,"task":"Log clear"}}"##;
+    let evtx = r##"{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Eventlog","Guid":"{fc65ddd8-d6ef-4962-83d5-6e5cfe9ce148}"}},"EventID":1102,"Version":0,"Level":0,"Task":104,"Opcode":0,"Keywords":"0x4020000000000000","TimeCreated":{"#attributes":{"SystemTime":"2026-11-25T10:02:00.000000Z"}},"EventRecordID":420101,"Correlation":null,"Execution":{"#attributes":{"ProcessID":1144,"ThreadID":4096}},"Channel":"Security","Computer":"SRV-APP02.corp.example.com","Security":null},"UserData":{"LogFileCleared":{"#attributes":{"xmlns":"http://manifests.microsoft.com/win/2004/08/windows/eventlog"},"SubjectUserSid":"S-1-5-21-3623811015-3361044348-30300820-1120","SubjectUserName":"t.bekov","SubjectDomainName":"CORP","SubjectLogonId":"0x9c03e21"}}}}"##;
+    let mut case = String::from("name: three shapes\nexpect:\n");
+    for _ in 0..3 {
+        case.push_str("  - rule: Any 1102\n");
+    }
+    case.push_str("input:\n");
+    for l in [nxlog, winlogbeat, evtx] {
+        case.push_str(&format!("  - '{}'\n", l.replace('\'', "''")));
+    }
+    std::fs::write(tmp.path().join("tests/t.yml"), case).unwrap();
+    let (ok, text) = kuzet(&["test", "--rules", tmp.path().to_str().unwrap()]);
+    assert!(ok, "{text}");
+}

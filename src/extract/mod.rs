@@ -12,7 +12,7 @@
 //! name: openssh
 //! select:
 //!   appname: [sshd]               # any of; or appname_prefix / message_prefix /
-//!                                 # message_regex / fields (all given must hold;
+//!                                 # message_regex / fields / has (all given must hold;
 //!                                 # fields: {type: [USER_AUTH, ADD_USER]}: any listed value)
 //! logsource:                      # one or several (an event can be sshd and auth at once)
 //!   - {product: linux, service: sshd}
@@ -115,6 +115,8 @@ struct Select {
     message_prefix: Option<Box<[u8]>>,
     /// A regex the message must match (for lines with no appname: files of web logs).
     message_regex: Option<regex::bytes::Regex>,
+    /// Fields the event must have, whatever their values (`has:`).
+    has: Vec<FieldId>,
     /// Field values the event must have (text, exact).
     fields: Vec<(FieldId, Vec<Box<[u8]>>)>,
 }
@@ -430,6 +432,9 @@ impl Extractors {
                 return false;
             }
         }
+        if s.has.iter().any(|&f| buf.get_repr(f).is_none()) {
+            return false;
+        }
         let mut tmp = Vec::new();
         for (f, want) in &s.fields {
             let Some(r) = buf.get_repr(*f) else {
@@ -676,6 +681,9 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
                         })?;
                         select.message_regex = Some(re);
                     }
+                    "has" => {
+                        select.has = string_list(v).iter().map(|f| table.intern(f)).collect();
+                    }
                     "fields" => {
                         let Value::Mapping(fm) = v else {
                             return Err(Problem::new("select.fields must map fields to values")
@@ -702,7 +710,7 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
                     }
                     other => {
                         return Err(Problem::new(format!(
-                            "select: unknown key {other:?} (appname, appname_prefix, message_prefix, message_regex, fields)"
+                            "select: unknown key {other:?} (appname, appname_prefix, message_prefix, message_regex, fields, has)"
                         ))
                         .near(other));
                     }
@@ -716,6 +724,7 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
         && select.message_prefix.is_none()
         && select.message_regex.is_none()
         && select.fields.is_empty()
+        && select.has.is_empty()
     {
         return Err(Problem::new("select names nothing to select by"));
     }
