@@ -271,7 +271,12 @@ pub struct SinkConfig {
     /// syslog: `json` (the alert as MSG) or `sd` (also as STRUCTURED-DATA).
     #[serde(default = "d_json")]
     pub format: String,
-    /// syslog over TLS: CA file to verify the server (default: system roots).
+    /// syslog: the facility of every message (`local4`; RFC 5424 names: kern, user, ...,
+    /// local0 ... local7); the severity comes from the rule's level.
+    #[serde(default = "d_local4")]
+    pub facility: String,
+    /// syslog over TLS and https webhooks: CA file (PEM) to verify the server with
+    /// (default: the system's CA store).
     #[serde(default)]
     pub tls_ca: Option<PathBuf>,
     /// webhook: the URL alerts are POSTed to.
@@ -283,10 +288,14 @@ pub struct SinkConfig {
     /// webhook: where undelivered alerts wait (default: `<state.dir>/spool/<name>`).
     #[serde(default)]
     pub spool_dir: Option<PathBuf>,
+    /// webhook: bound on undelivered bytes in the spool; beyond it `write` fails and the
+    /// pipeline backs off (backpressure), nothing is dropped.
     #[serde(default = "d_spool")]
     pub spool_max_bytes: u64,
+    /// syslog: connect and send timeout; webhook: the whole request.
     #[serde(default = "d_timeout")]
     pub timeout: Span,
+    /// webhook: longest wait between retries (backoff doubles from 100 ms up to it).
     #[serde(default = "d_backoff")]
     pub max_backoff: Span,
 }
@@ -303,6 +312,7 @@ impl SinkConfig {
             keep: d_keep(),
             address: None,
             format: d_json(),
+            facility: d_local4(),
             tls_ca: None,
             url: None,
             headers: Default::default(),
@@ -328,6 +338,9 @@ fn d_truncate() -> String {
 }
 fn d_json() -> String {
     "json".into()
+}
+fn d_local4() -> String {
+    "local4".into()
 }
 fn d_informational() -> String {
     "informational".into()
@@ -610,17 +623,32 @@ impl Config {
                         err(p("path"), "a file sink needs a path".into());
                     }
                 }
-                "syslog" => match &s.address {
-                    None => err(p("address"), "a syslog sink needs an address".into()),
-                    Some(a) => {
-                        if let Err(e) = Target::parse(a) {
-                            err(p("address"), e);
-                        }
-                        if !matches!(s.format.as_str(), "json" | "sd") {
-                            err(p("format"), format!("{:?}: json or sd", s.format));
+                "syslog" => {
+                    match &s.address {
+                        None => err(p("address"), "a syslog sink needs an address".into()),
+                        Some(a) => {
+                            if let Err(e) = Target::parse(a) {
+                                err(p("address"), e);
+                            }
                         }
                     }
-                },
+                    if !matches!(s.format.as_str(), "json" | "sd") {
+                        err(p("format"), format!("{:?}: json or sd", s.format));
+                    }
+                    if crate::sink::syslog::facility_code(&s.facility).is_none() {
+                        err(
+                            p("facility"),
+                            format!(
+                                "{:?} is not one of {}",
+                                s.facility,
+                                crate::sink::syslog::FACILITIES.join(", ")
+                            ),
+                        );
+                    }
+                    if s.timeout.0.is_zero() {
+                        err(p("timeout"), "must be more than 0".into());
+                    }
+                }
                 "webhook" => {
                     match &s.url {
                         None => err(p("url"), "a webhook sink needs a url".into()),
@@ -774,6 +802,11 @@ url = "ftp://x"
 [[sink]]
 type = "file"
 min_level = "severe"
+[[sink]]
+type = "syslog"
+address = "tcp://siem"
+format = "cef"
+facility = "local9"
 "#,
         )
         .unwrap_err();
@@ -789,6 +822,9 @@ min_level = "severe"
             "sink[0].spool_dir: ",
             "sink[1].path: ",
             "sink[1].min_level: ",
+            "sink[2].address: ",
+            "sink[2].format: ",
+            "sink[2].facility: ",
         ] {
             assert!(
                 got.iter().any(|g| g.starts_with(want)),

@@ -201,6 +201,10 @@ pub fn open_sink(sc: &crate::config::SinkConfig, _cfg: &Config) -> io::Result<Bo
                 sc.keep,
             )?))
         }
+        "syslog" => {
+            let s = crate::sink::syslog::SyslogSettings::from_config(sc)?;
+            Ok(Box::new(crate::sink::syslog::SyslogSink::new(s)))
+        }
         other => Err(io::Error::other(format!(
             "sink type {other:?} is not available in this build"
         ))),

@@ -8,9 +8,13 @@
 //!
 //! - `stdout`: JSON lines.
 //! - `file.rs`: JSON lines with size-based rotation.
+//! - `syslog.rs`: RFC 5424 over UDP, TCP or TLS to a SIEM.
+//! - `tls.rs`: the CA certificates the syslog and webhook sinks verify servers with.
 
 pub mod alert;
 pub mod file;
+pub mod syslog;
+pub mod tls;
 
 use std::io::{self, Write};
 
