@@ -663,6 +663,26 @@ impl Config {
                             "a webhook sink needs a spool_dir (or state.dir) so alerts survive an outage".into(),
                         );
                     }
+                    for (k, v) in &s.headers {
+                        if k.is_empty() || !k.bytes().all(is_token_char) {
+                            err(p(&format!("headers.{k}")), "not an HTTP header name".into());
+                        }
+                        if v.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                            err(
+                                p(&format!("headers.{k}")),
+                                "a header value holds no control characters".into(),
+                            );
+                        }
+                    }
+                    if s.spool_max_bytes < 4096 {
+                        err(p("spool_max_bytes"), "must be at least 4096".into());
+                    }
+                    if s.timeout.0.is_zero() {
+                        err(p("timeout"), "must be more than 0".into());
+                    }
+                    if s.max_backoff.0.is_zero() {
+                        err(p("max_backoff"), "must be more than 0".into());
+                    }
                 }
                 other => err(
                     p("type"),
@@ -689,6 +709,11 @@ impl Config {
             n => n,
         }
     }
+}
+
+/// An RFC 9110 `tchar` (header names are tokens).
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn cores() -> usize {
@@ -807,6 +832,12 @@ type = "syslog"
 address = "tcp://siem"
 format = "cef"
 facility = "local9"
+[[sink]]
+type = "webhook"
+url = "https://soc.example/alerts"
+spool_dir = "/tmp/x"
+spool_max_bytes = 10
+headers = { "Bad Name" = "x", Authorization = "Bearer a\nb" }
 "#,
         )
         .unwrap_err();
@@ -825,6 +856,9 @@ facility = "local9"
             "sink[2].address: ",
             "sink[2].format: ",
             "sink[2].facility: ",
+            "sink[3].headers.Bad Name: ",
+            "sink[3].headers.Authorization: ",
+            "sink[3].spool_max_bytes: ",
         ] {
             assert!(
                 got.iter().any(|g| g.starts_with(want)),

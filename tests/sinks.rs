@@ -1,5 +1,6 @@
-//! The syslog forward sink against real receivers on loopback: std UDP and TCP sockets and a
-//! rustls server with rcgen certificates. Frames are parsed back with kuzet's own RFC 5424 parser. Every wait is bounded
+//! The syslog forward and webhook sinks against real receivers on loopback: std UDP and TCP
+//! sockets, a rustls server with rcgen certificates, and tiny_http endpoints that go down and
+//! come back. Frames are parsed back with kuzet's own RFC 5424 parser. Every wait is bounded
 //! by `PATIENCE`.
 //!
 //! | test                                        | proves                                          |
@@ -8,12 +9,18 @@
 //! | `syslog_tcp_octet_counted_sd`               | RFC 6587 framing; `sd` element with `"` `\` `]` escaped and read back intact |
 //! | `syslog_tcp_receiver_restart_reconnects`    | a receiver that goes away and comes back gets every alert written after it returns, also when it restarted between two writes |
 //! | `syslog_tls_verifies_and_reconnects`        | RFC 5425 with `tls_ca`; a server the roots do not vouch for is refused; reconnect after the server closes |
+//! | `webhook_outage_loses_nothing_keeps_order`  | endpoint down, then up: every alert arrives once, in order, with the headers; metrics |
+//! | `webhook_restart_delivers_spool_first`      | a new sink on a non-empty spool delivers it before newer alerts |
+//! | `webhook_full_spool_is_backpressure`        | `write` fails at `spool_max_bytes`; a pipeline-style retry loses nothing |
+//! | `webhook_permanent_4xx_counted_and_skipped` | 5xx/429 retried, 4xx refused: counted, not retried, the rest delivered |
+//! | `daemon_webhook_alert_after_endpoint_returns` | `kuzet run` end to end: SSH burst over TCP → correlation → spooled while the endpoint is down → delivered when it comes up |
+//! | `daemon_restart_delivers_the_spooled_alert` | `kuzet run` stopped with the alert spooled; the next `kuzet run` delivers it |
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,14 +28,25 @@ use crossbeam_channel::Receiver;
 use kuzet::config::{SinkConfig, Span, Target};
 use kuzet::event::{EventBuf, FieldTable, Timestamp};
 use kuzet::parser::{InputFormat, Parser, ParserConfig};
+use kuzet::pipeline::metrics::SinkMetrics;
 use kuzet::sigma::{Level, Meta};
 use kuzet::sink::Sink;
 use kuzet::sink::alert::AlertRecord;
 use kuzet::sink::syslog::{SyslogSettings, SyslogSink, local_hostname};
+use kuzet::sink::webhook::{WebhookSettings, WebhookSink};
 use serde_json::Value;
 
 /// Longest any single wait in these tests may take.
 const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Waits until `f` holds, for at most `PATIENCE`.
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
 
 /// An alert whose title carries every character RFC 5424 SD escapes.
 fn alert(i: u32, level: Option<Level>) -> (Vec<u8>, AlertRecord) {
@@ -509,6 +527,9 @@ fn syslog_tls_verifies_and_reconnects() {
         check_message(&fields, line, rec, 162);
         assert_eq!(fields["kuzet@32473.title"], rec.meta.title.as_str());
     }
+    // The refused one and one session for all 20: TLS session tickets the server sends
+    // after the handshake are not taken for a closed connection.
+    assert_eq!(rcv.connections.load(Ordering::Relaxed), 2);
     // The server closes (close_notify) and comes back: the next alerts arrive on a new session.
     let addr = rcv.go_away();
     let rcv = StreamReceiver::start(addr, Some(pki.server()));
@@ -525,4 +546,515 @@ fn syslog_tls_verifies_and_reconnects() {
         );
     }
     sink.close().unwrap();
+}
+
+// ---- webhook --------------------------------------------------------------------------------
+
+/// One request as the endpoint saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    body: Vec<u8>,
+    headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn rule(&self) -> String {
+        let v: Value = serde_json::from_slice(&self.body).unwrap();
+        v["rule"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// The endpoint's answer to a request: (status, extra header).
+type Answer = Box<dyn Fn(usize, &[u8]) -> (u16, Option<(&'static str, &'static str)>) + Send>;
+
+/// A tiny_http endpoint on a fixed address; records the requests it answered 2xx to in
+/// `delivered` and every request in `all`.
+struct Endpoint {
+    delivered: Arc<Mutex<Vec<Seen>>>,
+    all: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A loopback port with nothing listening on it (yet).
+fn free_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+impl Endpoint {
+    fn start(addr: SocketAddr, answer: Answer) -> Endpoint {
+        let server = tiny_http::Server::http(addr).unwrap();
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        let all = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let (delivered, all, stop) = (delivered.clone(), all.clone(), stop.clone());
+            move || {
+                let deadline = Instant::now() + PATIENCE * 2;
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let Ok(Some(mut req)) = server.recv_timeout(Duration::from_millis(20)) else {
+                        continue;
+                    };
+                    let mut body = Vec::new();
+                    req.as_reader().read_to_end(&mut body).unwrap();
+                    let n = all.fetch_add(1, Ordering::Relaxed);
+                    let (status, extra) = answer(n, &body);
+                    if (200..300).contains(&status) {
+                        delivered.lock().unwrap().push(Seen {
+                            body,
+                            headers: req
+                                .headers()
+                                .iter()
+                                .map(|h| (h.field.to_string(), h.value.to_string()))
+                                .collect(),
+                        });
+                    }
+                    let mut resp = tiny_http::Response::from_string("ok").with_status_code(status);
+                    if let Some((k, v)) = extra {
+                        resp.add_header(tiny_http::Header::from_bytes(k, v).unwrap());
+                    }
+                    let _ = req.respond(resp);
+                }
+            }
+        });
+        Endpoint {
+            delivered,
+            all,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn ok(addr: SocketAddr) -> Endpoint {
+        Endpoint::start(addr, Box::new(|_, _| (200, None)))
+    }
+
+    fn delivered(&self) -> Vec<Seen> {
+        self.delivered.lock().unwrap().clone()
+    }
+
+    fn count(&self) -> usize {
+        self.delivered.lock().unwrap().len()
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn webhook_settings(addr: SocketAddr, spool: &Path) -> WebhookSettings {
+    WebhookSettings {
+        url: format!("http://{addr}/alerts"),
+        headers: vec![("X-Kuzet-Token".into(), "s3cret".into())],
+        spool_dir: spool.to_path_buf(),
+        spool_max_bytes: 1 << 20,
+        segment_bytes: 4096,
+        timeout: Duration::from_secs(5),
+        max_backoff: Duration::from_millis(200),
+        roots: Vec::new(),
+    }
+}
+
+fn metrics() -> Arc<SinkMetrics> {
+    Arc::new(SinkMetrics::new("hook", "webhook"))
+}
+
+fn rules(seen: &[Seen]) -> Vec<String> {
+    seen.iter().map(Seen::rule).collect()
+}
+
+fn want_rules(range: std::ops::Range<u32>) -> Vec<String> {
+    range.map(|i| format!("rule-{i}")).collect()
+}
+
+#[test]
+fn webhook_outage_loses_nothing_keeps_order() {
+    let spool = tempfile::tempdir().unwrap();
+    let addr = free_port();
+    let m = metrics();
+    let mut sink = WebhookSink::start(webhook_settings(addr, spool.path()), m.clone()).unwrap();
+    let mut lines = Vec::new();
+    for i in 0..30 {
+        let (line, rec) = alert(i, Some(Level::High));
+        sink.write(&line, &rec).unwrap();
+        lines.push(line);
+    }
+    // Down: everything waits in the spool, attempts fail and are counted.
+    eventually("failed attempts", || m.errors.get() >= 2);
+    assert_eq!(m.sent.get(), 0);
+    assert_eq!(m.spooled.get(), 30);
+    let total: usize = lines.iter().map(Vec::len).sum();
+    assert_eq!(m.spool_bytes.get(), total as u64);
+    // Up: everything arrives, once, in order.
+    let ep = Endpoint::ok(addr);
+    eventually("30 deliveries", || ep.count() >= 30);
+    eventually("the gauges to empty", || m.spooled.get() == 0);
+    let seen = ep.delivered();
+    assert_eq!(rules(&seen), want_rules(0..30));
+    for (s, line) in seen.iter().zip(&lines) {
+        assert_eq!(s.body, line[..line.len() - 1], "the body is the alert JSON");
+        assert_eq!(s.header("Content-Type"), Some("application/json"));
+        assert_eq!(s.header("X-Kuzet-Token"), Some("s3cret"));
+    }
+    assert_eq!(m.sent.get(), 30);
+    assert_eq!(m.spool_bytes.get(), 0);
+    assert_eq!(m.rejected.get(), 0);
+    sink.close().unwrap();
+    assert_eq!(ep.count(), 30, "nothing delivered twice");
+}
+
+#[test]
+fn webhook_restart_delivers_spool_first() {
+    let spool = tempfile::tempdir().unwrap();
+    let addr = free_port();
+    let m = metrics();
+    {
+        let mut sink = WebhookSink::start(webhook_settings(addr, spool.path()), m.clone()).unwrap();
+        for i in 0..12 {
+            let (line, rec) = alert(i, Some(Level::Low));
+            sink.write(&line, &rec).unwrap();
+        }
+        // Stopping with the endpoint down: the alerts stay on disk.
+        sink.close().unwrap();
+    }
+    assert_eq!(m.sent.get(), 0);
+    let segs = std::fs::read_dir(spool.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("seg".as_ref()))
+        .count();
+    assert!(segs >= 2, "alerts spread over {segs} segment files");
+
+    let ep = Endpoint::ok(addr);
+    let m2 = metrics();
+    let mut sink = WebhookSink::start(webhook_settings(addr, spool.path()), m2.clone()).unwrap();
+    for i in 12..15 {
+        let (line, rec) = alert(i, Some(Level::Low));
+        sink.write(&line, &rec).unwrap();
+    }
+    eventually("15 deliveries", || ep.count() >= 15);
+    assert_eq!(rules(&ep.delivered()), want_rules(0..15));
+    eventually("an empty spool", || m2.spooled.get() == 0);
+    assert_eq!(m2.sent.get(), 15);
+    sink.close().unwrap();
+
+    // And once delivered, a third start has nothing to send again.
+    let m3 = metrics();
+    let mut sink = WebhookSink::start(webhook_settings(addr, spool.path()), m3.clone()).unwrap();
+    assert_eq!(m3.spooled.get(), 0);
+    std::thread::sleep(Duration::from_millis(100));
+    sink.close().unwrap();
+    assert_eq!(ep.count(), 15);
+}
+
+#[test]
+fn webhook_full_spool_is_backpressure() {
+    let spool = tempfile::tempdir().unwrap();
+    let addr = free_port();
+    let m = metrics();
+    let mut s = webhook_settings(addr, spool.path());
+    s.spool_max_bytes = 4096;
+    let mut sink = WebhookSink::start(s, m.clone()).unwrap();
+    let alerts: Vec<_> = (0..40).map(|i| alert(i, Some(Level::High))).collect();
+    let per = alerts[0].0.len();
+    assert!(per * 40 > 4096 * 2, "the alerts overflow the spool");
+    // Endpoint down: writes succeed until the bound, then fail without writing.
+    let mut accepted = 0;
+    let refused = loop {
+        let (line, rec) = &alerts[accepted];
+        match sink.write(line, rec) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(refused.to_string().contains("spool full"), "{refused}");
+    assert_eq!(refused.kind(), std::io::ErrorKind::StorageFull);
+    assert!(m.spool_bytes.get() <= 4096);
+    assert_eq!(m.spooled.get(), accepted as u64);
+    assert!(accepted > 0 && accepted < 40);
+    // The pipeline keeps retrying (that is the backpressure); once the endpoint is back the
+    // spool drains and every alert goes through, in order.
+    let ep = Endpoint::ok(addr);
+    for (line, rec) in &alerts[accepted..] {
+        write_retrying(&mut sink, line, rec);
+    }
+    eventually("40 deliveries", || ep.count() >= 40);
+    assert_eq!(rules(&ep.delivered()), want_rules(0..40));
+    assert_eq!(m.dropped.get(), 0);
+    sink.close().unwrap();
+}
+
+#[test]
+fn webhook_permanent_4xx_counted_and_skipped() {
+    let spool = tempfile::tempdir().unwrap();
+    let addr = free_port();
+    // 503, then 429 with Retry-After, then normal service; alert 2 is refused for good.
+    let ep = Endpoint::start(
+        addr,
+        Box::new(|n, body| {
+            if n == 0 {
+                (503, None)
+            } else if n == 1 {
+                (429, Some(("Retry-After", "0")))
+            } else if String::from_utf8_lossy(body).contains(r#""id":"rule-2""#) {
+                (422, None)
+            } else {
+                (204, None)
+            }
+        }),
+    );
+    let m = metrics();
+    let mut sink = WebhookSink::start(webhook_settings(addr, spool.path()), m.clone()).unwrap();
+    for i in 0..6 {
+        let (line, rec) = alert(i, Some(Level::High));
+        sink.write(&line, &rec).unwrap();
+    }
+    eventually("5 deliveries", || ep.count() >= 5);
+    eventually("an empty spool", || m.spooled.get() == 0);
+    assert_eq!(
+        rules(&ep.delivered()),
+        ["rule-0", "rule-1", "rule-3", "rule-4", "rule-5"]
+    );
+    assert_eq!(m.rejected.get(), 1);
+    assert_eq!(m.errors.get(), 2, "the 503 and the 429");
+    assert_eq!(m.sent.get(), 5);
+    // Requests: 503, 429, then one per alert (the refused one once, not retried).
+    assert_eq!(ep.all.load(Ordering::Relaxed), 8);
+    sink.close().unwrap();
+}
+
+// ---- the binary -----------------------------------------------------------------------------
+
+/// The SSH brute-force burst of rules/tests/sshd_bruteforce.yml, stamped now (the daemon's
+/// correlation clock follows the wall clock).
+fn ssh_burst() -> String {
+    let now = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let stamp = now.strftime("%b %e %H:%M:%S").to_string();
+    [
+        "sshd[4100]: Connection from 203.0.113.7 port 51230 on 192.0.2.10 port 22 rdomain \"\"",
+        "sshd[4100]: Invalid user admin from 203.0.113.7 port 51230",
+        "sshd[4100]: Failed password for invalid user admin from 203.0.113.7 port 51230 ssh2",
+        "sshd[4102]: Failed password for root from 203.0.113.7 port 51232 ssh2",
+        "sshd[4102]: Failed password for root from 203.0.113.7 port 51232 ssh2",
+        "sshd[4102]: Failed password for root from 203.0.113.7 port 51232 ssh2",
+        "sshd[4105]: Failed password for invalid user oracle from 203.0.113.7 port 51240 ssh2",
+        "sshd[4105]: Failed password for invalid user oracle from 203.0.113.7 port 51240 ssh2",
+        "sshd[4105]: Failed password for invalid user oracle from 203.0.113.7 port 51240 ssh2",
+    ]
+    .iter()
+    .map(|l| format!("<38>{stamp} web01 {l}\n"))
+    .collect()
+}
+
+/// A `kuzet run` child with the addresses it printed; killed if the test fails.
+struct Daemon {
+    child: std::process::Child,
+    listen: SocketAddr,
+    admin: SocketAddr,
+    /// Its stderr, read on a thread so it never blocks on a full pipe.
+    stderr: Receiver<String>,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kuzet"))
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, stderr) = crossbeam_channel::unbounded();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut listen, mut admin) = (None, None);
+        let deadline = Instant::now() + PATIENCE;
+        let mut seen = Vec::new();
+        while listen.is_none() || admin.is_none() {
+            let Ok(line) = stderr.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no addresses on stderr: {seen:#?}");
+            };
+            if let Some(a) = line.strip_prefix("kuzet: listening on tcp://") {
+                listen = a.parse().ok();
+            }
+            if let Some(a) = line
+                .strip_prefix("kuzet: metrics on http://")
+                .and_then(|a| a.strip_suffix("/metrics"))
+            {
+                admin = a.parse().ok();
+            }
+            seen.push(line);
+        }
+        Daemon {
+            child,
+            listen: listen.unwrap(),
+            admin: admin.unwrap(),
+            stderr,
+        }
+    }
+
+    fn metrics(&self) -> String {
+        ureq::get(format!("http://{}/metrics", self.admin))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit status (bounded wait).
+    fn stop(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "the daemon did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What it printed so far.
+    fn said(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A daemon config: one TCP listener and the admin listener on free ports, one webhook sink
+/// named `soc` for alerts of level high and above.
+fn daemon_config(dir: &Path, hook: SocketAddr) -> PathBuf {
+    let cfg = dir.join("kuzet.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[listener]]
+address = "tcp://127.0.0.1:0"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[stats]
+interval = 0
+
+[[sink]]
+type = "webhook"
+name = "soc"
+url = "http://{hook}/alerts"
+spool_dir = "{spool}"
+max_backoff = "200ms"
+min_level = "high"
+"#,
+            spool = dir.join("spool").display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+const SOC: &str = r#"sink="soc",type="webhook""#;
+
+/// Sends the SSH burst and waits until its alert is spooled and a delivery attempt failed.
+fn burst_until_spooled(d: &Daemon) {
+    let mut s = TcpStream::connect(d.listen).unwrap();
+    s.write_all(ssh_burst().as_bytes()).unwrap();
+    s.flush().unwrap();
+    eventually("the alert spooled and a failed attempt", || {
+        let t = d.metrics();
+        t.contains(&format!("kuzet_sink_spooled{{{SOC}}} 1\n"))
+            && !t.contains(&format!("kuzet_sink_errors_total{{{SOC}}} 0\n"))
+    });
+}
+
+/// The correlation alert of the burst.
+fn check_bruteforce_alert(body: &[u8]) {
+    let v: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(v["schema"], "kuzet.alert/1");
+    assert_eq!(v["rule"]["id"], "a1248562-c65a-4920-9a41-0063f748b041");
+    assert_eq!(v["rule"]["type"], "event_count");
+    assert_eq!(v["rule"]["level"], "high");
+    assert_eq!(v["group"]["src_ip"], "203.0.113.7");
+    assert!(v["count"].as_u64().unwrap() >= 6, "{v}");
+}
+
+#[test]
+fn daemon_webhook_alert_after_endpoint_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = free_port();
+    let d = Daemon::start(&daemon_config(dir.path(), hook));
+    // The endpoint is down: the alert waits in the spool while delivery fails.
+    burst_until_spooled(&d);
+    let ep = Endpoint::ok(hook);
+    eventually("the alert delivered", || ep.count() >= 1);
+    check_bruteforce_alert(&ep.delivered()[0].body);
+    eventually("the gauges to follow", || {
+        let t = d.metrics();
+        t.contains(&format!("kuzet_sink_spooled{{{SOC}}} 0\n"))
+            && t.contains(&format!("kuzet_sink_sent_total{{{SOC}}} 1\n"))
+    });
+    let said = d.said();
+    assert!(d.stop().success(), "{said:#?}");
+    assert_eq!(ep.count(), 1, "one attack, one alert");
+}
+
+#[test]
+fn daemon_restart_delivers_the_spooled_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = free_port();
+    let cfg = daemon_config(dir.path(), hook);
+    let d = Daemon::start(&cfg);
+    burst_until_spooled(&d);
+    // Stopped while the endpoint is still down: the alert stays on disk.
+    let said = d.said();
+    assert!(d.stop().success(), "{said:#?}");
+    let ep = Endpoint::ok(hook);
+    let d = Daemon::start(&cfg);
+    eventually("the spooled alert delivered by the new daemon", || {
+        ep.count() >= 1
+    });
+    check_bruteforce_alert(&ep.delivered()[0].body);
+    eventually("the new daemon counts it", || {
+        d.metrics()
+            .contains(&format!("kuzet_sink_sent_total{{{SOC}}} 1\n"))
+    });
+    assert!(d.stop().success());
+    assert_eq!(ep.count(), 1);
 }
