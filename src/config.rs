@@ -803,6 +803,13 @@ mod tests {
         let c = Config::from_toml(&all).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(c.listeners.len(), 3);
         assert_eq!(c.sinks.len(), 4);
+        assert_eq!(c.sinks[2].facility, "local4");
+        assert!(c.sinks[2].tls_ca.is_some() && c.sinks[3].tls_ca.is_some());
+        assert_eq!(c.sinks[3].name.as_deref(), Some("soc"));
+        assert_eq!(
+            c.sinks[3].spool_max_bytes,
+            SinkConfig::new("webhook").spool_max_bytes
+        );
         assert_eq!(c.admin.token.as_deref(), Some("change-me"));
     }
 
