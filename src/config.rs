@@ -271,7 +271,12 @@ pub struct SinkConfig {
     /// syslog: `json` (the alert as MSG) or `sd` (also as STRUCTURED-DATA).
     #[serde(default = "d_json")]
     pub format: String,
-    /// syslog over TLS: CA file to verify the server (default: system roots).
+    /// syslog: the facility of every message (`local4`; RFC 5424 names: kern, user, ...,
+    /// local0 ... local7); the severity comes from the rule's level.
+    #[serde(default = "d_local4")]
+    pub facility: String,
+    /// syslog over TLS and https webhooks: CA file (PEM) to verify the server with
+    /// (default: the system's CA store).
     #[serde(default)]
     pub tls_ca: Option<PathBuf>,
     /// webhook: the URL alerts are POSTed to.
@@ -283,10 +288,14 @@ pub struct SinkConfig {
     /// webhook: where undelivered alerts wait (default: `<state.dir>/spool/<name>`).
     #[serde(default)]
     pub spool_dir: Option<PathBuf>,
+    /// webhook: bound on undelivered bytes in the spool; beyond it `write` fails and the
+    /// pipeline backs off (backpressure), nothing is dropped.
     #[serde(default = "d_spool")]
     pub spool_max_bytes: u64,
+    /// syslog: connect and send timeout; webhook: the whole request.
     #[serde(default = "d_timeout")]
     pub timeout: Span,
+    /// webhook: longest wait between retries (backoff doubles from 100 ms up to it).
     #[serde(default = "d_backoff")]
     pub max_backoff: Span,
 }
@@ -303,6 +312,7 @@ impl SinkConfig {
             keep: d_keep(),
             address: None,
             format: d_json(),
+            facility: d_local4(),
             tls_ca: None,
             url: None,
             headers: Default::default(),
@@ -328,6 +338,9 @@ fn d_truncate() -> String {
 }
 fn d_json() -> String {
     "json".into()
+}
+fn d_local4() -> String {
+    "local4".into()
 }
 fn d_informational() -> String {
     "informational".into()
@@ -610,17 +623,32 @@ impl Config {
                         err(p("path"), "a file sink needs a path".into());
                     }
                 }
-                "syslog" => match &s.address {
-                    None => err(p("address"), "a syslog sink needs an address".into()),
-                    Some(a) => {
-                        if let Err(e) = Target::parse(a) {
-                            err(p("address"), e);
-                        }
-                        if !matches!(s.format.as_str(), "json" | "sd") {
-                            err(p("format"), format!("{:?}: json or sd", s.format));
+                "syslog" => {
+                    match &s.address {
+                        None => err(p("address"), "a syslog sink needs an address".into()),
+                        Some(a) => {
+                            if let Err(e) = Target::parse(a) {
+                                err(p("address"), e);
+                            }
                         }
                     }
-                },
+                    if !matches!(s.format.as_str(), "json" | "sd") {
+                        err(p("format"), format!("{:?}: json or sd", s.format));
+                    }
+                    if crate::sink::syslog::facility_code(&s.facility).is_none() {
+                        err(
+                            p("facility"),
+                            format!(
+                                "{:?} is not one of {}",
+                                s.facility,
+                                crate::sink::syslog::FACILITIES.join(", ")
+                            ),
+                        );
+                    }
+                    if s.timeout.0.is_zero() {
+                        err(p("timeout"), "must be more than 0".into());
+                    }
+                }
                 "webhook" => {
                     match &s.url {
                         None => err(p("url"), "a webhook sink needs a url".into()),
@@ -634,6 +662,26 @@ impl Config {
                             p("spool_dir"),
                             "a webhook sink needs a spool_dir (or state.dir) so alerts survive an outage".into(),
                         );
+                    }
+                    for (k, v) in &s.headers {
+                        if k.is_empty() || !k.bytes().all(is_token_char) {
+                            err(p(&format!("headers.{k}")), "not an HTTP header name".into());
+                        }
+                        if v.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                            err(
+                                p(&format!("headers.{k}")),
+                                "a header value holds no control characters".into(),
+                            );
+                        }
+                    }
+                    if s.spool_max_bytes < 4096 {
+                        err(p("spool_max_bytes"), "must be at least 4096".into());
+                    }
+                    if s.timeout.0.is_zero() {
+                        err(p("timeout"), "must be more than 0".into());
+                    }
+                    if s.max_backoff.0.is_zero() {
+                        err(p("max_backoff"), "must be more than 0".into());
                     }
                 }
                 other => err(
@@ -661,6 +709,11 @@ impl Config {
             n => n,
         }
     }
+}
+
+/// An RFC 9110 `tchar` (header names are tokens).
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn cores() -> usize {
@@ -750,6 +803,13 @@ mod tests {
         let c = Config::from_toml(&all).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(c.listeners.len(), 3);
         assert_eq!(c.sinks.len(), 4);
+        assert_eq!(c.sinks[2].facility, "local4");
+        assert!(c.sinks[2].tls_ca.is_some() && c.sinks[3].tls_ca.is_some());
+        assert_eq!(c.sinks[3].name.as_deref(), Some("soc"));
+        assert_eq!(
+            c.sinks[3].spool_max_bytes,
+            SinkConfig::new("webhook").spool_max_bytes
+        );
         assert_eq!(c.admin.token.as_deref(), Some("change-me"));
     }
 
@@ -774,6 +834,17 @@ url = "ftp://x"
 [[sink]]
 type = "file"
 min_level = "severe"
+[[sink]]
+type = "syslog"
+address = "tcp://siem"
+format = "cef"
+facility = "local9"
+[[sink]]
+type = "webhook"
+url = "https://soc.example/alerts"
+spool_dir = "/tmp/x"
+spool_max_bytes = 10
+headers = { "Bad Name" = "x", Authorization = "Bearer a\nb" }
 "#,
         )
         .unwrap_err();
@@ -789,6 +860,12 @@ min_level = "severe"
             "sink[0].spool_dir: ",
             "sink[1].path: ",
             "sink[1].min_level: ",
+            "sink[2].address: ",
+            "sink[2].format: ",
+            "sink[2].facility: ",
+            "sink[3].headers.Bad Name: ",
+            "sink[3].headers.Authorization: ",
+            "sink[3].spool_max_bytes: ",
         ] {
             assert!(
                 got.iter().any(|g| g.starts_with(want)),

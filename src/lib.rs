@@ -16,6 +16,7 @@
 //! | RFC 5424/3164, JSON, CEF, LEEF, kv    | [`parser`]        |
 //! | counters and their text exposition    | [`telemetry`]     |
 //! | JSON output helpers                   | [`jsonw`]         |
+//! | alert outputs: file, syslog, webhook  | [`sink`]          |
 //! | the command line                      | [`cli`]           |
 //!
 //! See DESIGN.md for the threading model and the reasoning behind the event model.

@@ -135,6 +135,10 @@ fn limits(p: &Pipeline) -> Vec<(&'static str, u64)> {
             "alerts given up by failing sinks",
             m.sinks.iter().map(|s| s.dropped.get()).sum(),
         ),
+        (
+            "alerts refused for good by webhook endpoints (HTTP 4xx)",
+            m.sinks.iter().map(|s| s.rejected.get()).sum(),
+        ),
     ]
 }
 

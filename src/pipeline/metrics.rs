@@ -80,6 +80,8 @@ pub struct SinkMetrics {
     pub errors: Counter,
     /// Alerts given up at shutdown because the sink kept failing.
     pub dropped: Counter,
+    /// Alerts the endpoint refused for good (webhook: a 4xx other than 408/429); not retried.
+    pub rejected: Counter,
     /// Alerts waiting in the sink's on-disk spool (webhook).
     pub spooled: Gauge,
     pub spool_bytes: Gauge,
@@ -380,16 +382,23 @@ impl Metrics {
             x.sample(
                 "kuzet_sink_errors_total",
                 "counter",
-                "Delivery attempts that failed (retried).",
+                "Delivery attempts that failed (retried): sink writes, webhook requests, spool full.",
                 &l,
                 s.errors.get() as f64,
             );
             x.sample(
                 "kuzet_sink_dropped_total",
                 "counter",
-                "Alerts given up (sink failing at shutdown, or spool full with on_full=drop).",
+                "Alerts given up: the sink was still failing when shutdown's grace ran out.",
                 &l,
                 s.dropped.get() as f64,
+            );
+            x.sample(
+                "kuzet_sink_rejected_total",
+                "counter",
+                "Alerts the endpoint refused for good (webhook: HTTP 4xx other than 408 and 429); not retried.",
+                &l,
+                s.rejected.get() as f64,
             );
             x.sample(
                 "kuzet_sink_spooled",

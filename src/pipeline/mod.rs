@@ -184,10 +184,17 @@ impl Probe {
 }
 
 /// A sink factory, so tests and the syslog/webhook modules can add their own.
-pub type SinkOpen = Box<dyn Fn(&crate::config::SinkConfig, &Config) -> io::Result<Box<dyn Sink>>>;
+pub type SinkOpen = Box<
+    dyn Fn(&crate::config::SinkConfig, &Config, &Arc<SinkMetrics>) -> io::Result<Box<dyn Sink>>,
+>;
 
-/// Opens the sink a config entry describes.
-pub fn open_sink(sc: &crate::config::SinkConfig, _cfg: &Config) -> io::Result<Box<dyn Sink>> {
+/// Opens the sink a config entry describes. `m` is its metrics (and carries its name, which
+/// names the webhook's default spool directory).
+pub fn open_sink(
+    sc: &crate::config::SinkConfig,
+    cfg: &Config,
+    m: &Arc<SinkMetrics>,
+) -> io::Result<Box<dyn Sink>> {
     match sc.kind.as_str() {
         "stdout" => Ok(Box::new(crate::sink::Stdout::new())),
         "discard" => Ok(Box::new(crate::sink::Discard)),
@@ -200,6 +207,17 @@ pub fn open_sink(sc: &crate::config::SinkConfig, _cfg: &Config) -> io::Result<Bo
                 path,
                 sc.rotate_bytes,
                 sc.keep,
+            )?))
+        }
+        "syslog" => {
+            let s = crate::sink::syslog::SyslogSettings::from_config(sc)?;
+            Ok(Box::new(crate::sink::syslog::SyslogSink::new(s)))
+        }
+        "webhook" => {
+            let s = crate::sink::webhook::WebhookSettings::from_config(sc, cfg, &m.name)?;
+            Ok(Box::new(crate::sink::webhook::WebhookSink::start(
+                s,
+                m.clone(),
             )?))
         }
         other => Err(io::Error::other(format!(
@@ -272,7 +290,8 @@ impl Pipeline {
         let mut sinks = Vec::new();
         let mut sink_handles = Vec::new();
         for (i, sc) in cfg.sinks.iter().enumerate() {
-            let sink = open_sink(sc, &cfg).map_err(io_err(format!("sink[{i}]")))?;
+            let sink = open_sink(sc, &cfg, &sink_metrics[i])
+                .map_err(io_err(format!("sink[{i}] ({})", sink_metrics[i].name)))?;
             let (tx, rx) = bounded::<SinkMsg>(e.alert_queue);
             let m = sink_metrics[i].clone();
             probes.push((format!("sink:{}", m.name), Probe::Sink(tx.clone())));
@@ -913,7 +932,10 @@ fn run_sink(
         loop {
             match sink.write(&msg.line, &msg.rec) {
                 Ok(()) => {
-                    m.sent.inc();
+                    // A deferring sink (webhook) counts `sent` when it really delivers.
+                    if !sink.deferred() {
+                        m.sent.inc();
+                    }
                     backoff = Duration::from_millis(50);
                     break;
                 }

@@ -8,9 +8,16 @@
 //!
 //! - `stdout`: JSON lines.
 //! - `file.rs`: JSON lines with size-based rotation.
+//! - `syslog.rs`: RFC 5424 over UDP, TCP or TLS to a SIEM.
+//! - `webhook.rs`: HTTP(S) POST through a bounded on-disk spool (`spool.rs`).
+//! - `tls.rs`: the CA certificates the syslog and webhook sinks verify servers with.
 
 pub mod alert;
 pub mod file;
+pub mod spool;
+pub mod syslog;
+pub mod tls;
+pub mod webhook;
 
 use std::io::{self, Write};
 
@@ -27,6 +34,11 @@ pub trait Sink: Send {
     /// Shutdown: flush and release. Default: flush.
     fn close(&mut self) -> io::Result<()> {
         self.flush()
+    }
+    /// `true` when `write` only accepts the alert (durably: the webhook's spool) and the sink
+    /// counts deliveries itself; the pipeline then does not count `sent` on `write`.
+    fn deferred(&self) -> bool {
+        false
     }
 }
 
