@@ -20,7 +20,7 @@ use clap::Args;
 use super::CliError;
 use crate::correlator::shard::{CorrAlert, Shard};
 use crate::correlator::{
-    CorrOptions, Correlations, GROUP_SEP, HitBatch, HitStats, Policy, checkpoint,
+    CorrOptions, Correlations, GROUP_SEP, HitBatch, HitScratch, HitStats, Policy, checkpoint,
 };
 use crate::engine::{self, EngineConfig};
 use crate::event::time::Tz;
@@ -459,7 +459,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
     let mut hit_batch = [HitBatch::default()];
     let mut hit_stats = HitStats::default();
     let mut corr_out: Vec<CorrAlert> = Vec::new();
-    let (mut key_buf, mut tmp) = (Vec::new(), Vec::new());
+    let mut hit_scratch = HitScratch::default();
     let mut errors_by_kind = [0u64; ParseErrorKind::ALL.len()];
     let (mut events, mut bytes, mut no_time, mut future) = (0u64, 0u64, 0u64, 0u64);
     let max_future = (a.max_future * 1000) as i64;
@@ -540,19 +540,16 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
                             Some(t) => t,
                         };
                         let t_ms = t.0 / 1_000_000;
+                        corrs.hits_into(
+                            &hits,
+                            &ev,
+                            t_ms,
+                            received_ms,
+                            &mut hit_batch,
+                            &mut hit_scratch,
+                            &mut hit_stats,
+                        );
                         for &h in &hits {
-                            if corrs.feeds(h) {
-                                corrs.hits_into(
-                                    h,
-                                    &ev,
-                                    t_ms,
-                                    received_ms,
-                                    &mut hit_batch,
-                                    &mut key_buf,
-                                    &mut tmp,
-                                    &mut hit_stats,
-                                );
-                            }
                             if corrs.rule_emits(h) {
                                 if let Err(e) = emitter.detection(h, frame, t, batch.received) {
                                     write_err = Some(e);

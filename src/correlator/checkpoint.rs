@@ -2,7 +2,7 @@
 //! at start, so a restart in the middle of a window neither loses the half-counted attack nor
 //! raises a duplicate alert.
 //!
-//! Format (little-endian, versioned): `KUZETCK1`, the shard's newest event time, then per
+//! Format (little-endian, versioned): `KUZETCK2`, the shard's newest event time, then per
 //! correlation rule its definition fingerprint and its keys (window state, open alert, group
 //! values, evidence pointer), then the evidence ring. State is restored only for rules whose
 //! fingerprint is unchanged; the rest start empty (counted). Written to a temporary file,
@@ -18,7 +18,9 @@ use hashbrown::HashMap;
 use super::shard::{EvidenceRing, KeyState, Open, Shard};
 use super::window::Window;
 
-const MAGIC: &[u8; 8] = b"KUZETCK1";
+/// Version 2: `temporal_ordered` state holds two chains per cell (see `Window::Chains`);
+/// a version-1 checkpoint would be read with the wrong layout, so it is refused.
+const MAGIC: &[u8; 8] = b"KUZETCK2";
 
 /// A checkpoint that could not be read, and why.
 #[derive(Debug, thiserror::Error)]
@@ -294,6 +296,9 @@ pub fn decode(shard: &mut Shard, b: &[u8], path: &str) -> Result<usize, Checkpoi
             })()
             .ok_or_else(|| corrupt(at))?;
             if let Some(ci) = target {
+                if !k.window.fits(&corrs.list[ci].spec) {
+                    return Err(corrupt(at));
+                }
                 shard.restore_key(ci, k);
             }
         }

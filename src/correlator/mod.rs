@@ -184,6 +184,15 @@ impl HitBatch {
     }
 }
 
+/// Scratch space of [`Correlations::hits_into`], reused from event to event.
+#[derive(Debug, Default)]
+pub struct HitScratch {
+    key: Vec<u8>,
+    tmp: Vec<u8>,
+    /// (correlation, key) pairs the current event already fed.
+    seen: Vec<(CorrId, u64)>,
+}
+
 /// Why an event produced no hit for a correlation it matched.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct HitStats {
@@ -482,23 +491,49 @@ impl Correlations {
             .is_some_and(|v| !v.is_empty())
     }
 
-    /// Appends the hits of one matched rule to the batch of the shard each goes to.
-    /// `batches.len()` is the number of shards.
+    /// Appends the hits of one event, which matched `rules`, to the batch of the shard each
+    /// goes to. `batches.len()` is the number of shards.
+    ///
+    /// An event matching several rules referenced by one correlation is one event of each
+    /// group it falls in, as in the reference (which counts distinct events): it gives one
+    /// hit per (correlation, group key), except for the temporal types, where each rule it
+    /// matched is a stage seen.
     #[allow(clippy::too_many_arguments)]
     pub fn hits_into(
+        &self,
+        rules: &[RuleId],
+        ev: &Event<'_>,
+        time: i64,
+        received: i64,
+        batches: &mut [HitBatch],
+        scratch: &mut HitScratch,
+        stats: &mut HitStats,
+    ) {
+        scratch.seen.clear();
+        for &rule in rules {
+            self.rule_hits_into(rule, ev, time, received, batches, scratch, stats);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rule_hits_into(
         &self,
         rule: RuleId,
         ev: &Event<'_>,
         time: i64,
         received: i64,
         batches: &mut [HitBatch],
-        key_buf: &mut Vec<u8>,
-        tmp: &mut Vec<u8>,
+        scratch: &mut HitScratch,
         stats: &mut HitStats,
     ) {
         let Some(targets) = self.by_rule.get(rule.0 as usize) else {
             return;
         };
+        let HitScratch {
+            key: key_buf,
+            tmp,
+            seen,
+        } = scratch;
         'next: for &(cid, slot) in targets {
             let c = &self.list[cid.0 as usize];
             // The group values, folded, separated by GROUP_SEP.
@@ -523,6 +558,12 @@ impl Correlations {
                 }
             }
             let key = hash_parts(cid.0, key_buf);
+            if !c.spec.kind.is_temporal() {
+                if seen.contains(&(cid, key)) {
+                    continue;
+                }
+                seen.push((cid, key));
+            }
             let route = route_hash(c, key_buf);
             let value = match (c.spec.kind, c.value_field[slot as usize]) {
                 (CorrType::ValueCount, Some(f)) => {
@@ -740,23 +781,44 @@ fn compile_one(
 fn assign_families(list: &mut [Correlation]) -> Result<(), Vec<(usize, String)>> {
     let n = list.len();
     let mut errs = Vec::new();
-    for i in 0..n {
-        list[i].family = i as u32;
+    // A family is a connected set of chained correlations, not one root's tree: a child
+    // referenced by two parents (`spray` and `brute_then_success` over `brute_user`) must
+    // meet both parents' keys in its shard, so all three hash with one family id.
+    let mut family: Vec<usize> = (0..n).collect();
+    fn find(f: &mut [usize], mut i: usize) -> usize {
+        while f[i] != i {
+            f[i] = f[f[i]];
+            i = f[i];
+        }
+        i
     }
-    // Walk each root down its children; a child reached from two roots must agree.
+    for i in 0..n {
+        for s in list[i].sources.clone() {
+            if let Source::Corr(child) = s {
+                let (a, b) = (find(&mut family, i), find(&mut family, child.0 as usize));
+                family[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    for i in 0..n {
+        list[i].family = find(&mut family, i) as u32;
+    }
+    // Walk each root down its children; a child reached from two roots must be routed by
+    // the same group values for both.
     let roots: Vec<usize> = (0..n).filter(|&i| list[i].parents.is_empty()).collect();
     let mut assigned: Vec<Option<(u32, Vec<usize>)>> = vec![None; n];
     for r in roots {
+        let fam = list[r].family;
         let route: Vec<usize> = (0..list[r].group_names.len()).collect();
         let mut stack = vec![(r, route)];
         while let Some((ci, route)) = stack.pop() {
             match &assigned[ci] {
-                Some((fam, rg)) if *fam != r as u32 || *rg != route => {
+                Some((_, rg)) if *rg != route => {
                     errs.push((ci, "is referenced by correlations that group differently; kuzet cannot route it for both".into()));
                     continue;
                 }
                 Some(_) => continue,
-                None => assigned[ci] = Some((r as u32, route.clone())),
+                None => assigned[ci] = Some((fam, route.clone())),
             }
             for (slot, s) in list[ci].sources.clone().into_iter().enumerate() {
                 let Source::Corr(child) = s else { continue };

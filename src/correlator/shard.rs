@@ -185,9 +185,17 @@ impl EvidenceRing {
         at + 1
     }
 
-    /// The newest `max` records of `key` with time at or after `since`, oldest first; and
-    /// whether older ones were already overwritten (0 or 1).
-    pub fn collect(&self, key: u64, mut next: u64, max: usize, since: i64) -> (Vec<Vec<u8>>, u64) {
+    /// The newest `max` records of `key` with time in `since..=until`, oldest first; and
+    /// whether older ones were already overwritten (0 or 1). `until` keeps out events after
+    /// the judged window: the event that closed an episode, a point later than a late one.
+    pub fn collect(
+        &self,
+        key: u64,
+        mut next: u64,
+        max: usize,
+        since: i64,
+        until: i64,
+    ) -> (Vec<Vec<u8>>, u64) {
         let mut out = Vec::new();
         let mut lost = 0;
         while next != 0 && out.len() < max {
@@ -209,7 +217,7 @@ impl EvidenceRing {
                 break;
             }
             next = prev;
-            if t < since {
+            if t < since || t > until {
                 // Records are newest first along the chain, but late events can break that
                 // order: keep walking, within the bound on work.
                 continue;
@@ -389,27 +397,26 @@ impl Shard {
                     open.until = open.until.max(p.time.saturating_add(spec.timespan));
                     open.metric = open.metric.max(d.metric);
                     let until = open.until;
-                    self.timers.push(Reverse((until, cid.0, key)));
+                    self.timers.push(Reverse((close_due(until), cid.0, key)));
                 } else {
-                    self.fire(cid, slot, group, d, p.time, received, out);
+                    self.fire(cid, slot, group, d, received, out);
                 }
             }
             _ => {}
         }
     }
 
-    /// Raises a new alert for key `slot` of `cid` (and feeds parents).
-    #[allow(clippy::too_many_arguments)]
+    /// Raises a new alert for key `slot` of `cid` at `d.at` (and feeds parents).
     fn fire(
         &mut self,
         cid: CorrId,
         slot: usize,
         group: &[u8],
         d: Decision,
-        at: i64,
         received: i64,
         out: &mut Vec<CorrAlert>,
     ) {
+        let at = d.at;
         let corrs = self.corrs.clone();
         let c = corrs.get(cid);
         let st = &mut self.stores[cid.0 as usize].keys[slot];
@@ -419,9 +426,16 @@ impl Shard {
             .write(&d.first.to_le_bytes())
             .finish();
         let count = d.metric.max(1.0) as u64;
-        let (evidence, lost) =
-            self.evidence
-                .collect(st.key, st.evidence, corrs.options.evidence_cap, d.first);
+        // Evidence from the judged window only: an episode ends before `at` (it was
+        // judged because time reached `at`), a trailing window ends at `at`.
+        let last = if c.spec.immediate { at } else { at - 1 };
+        let (evidence, lost) = self.evidence.collect(
+            st.key,
+            st.evidence,
+            corrs.options.evidence_cap,
+            d.first,
+            last,
+        );
         self.stats.evidence_lost += lost;
         let until = at.saturating_add(c.spec.timespan);
         let immediate = c.spec.immediate;
@@ -438,8 +452,10 @@ impl Shard {
                 dirty: false,
                 group: Box::from(group),
             }));
-            self.timers.push(Reverse((until, cid.0, st.key)));
-        } else if c.policy == Policy::Reset {
+            self.timers.push(Reverse((close_due(until), cid.0, st.key)));
+        } else if c.policy == Policy::Reset && immediate {
+            // Episode rules start afresh after every judgement anyway; resetting here
+            // would drop the event that closed the episode and opened the next one.
             st.window.reset(&c.spec);
         }
         self.stats.alerts += 1;
@@ -497,6 +513,7 @@ impl Shard {
                 st.evidence,
                 corrs.options.evidence_cap,
                 open.first_seen,
+                open.last_seen,
             );
             self.stats.evidence_lost += lost;
             out.push(CorrAlert {
@@ -529,11 +546,13 @@ impl Shard {
                 continue;
             };
             let slot = slot as usize;
-            // Close an open alert whose quiet period passed.
+            // Close an open alert whose quiet period passed: once the watermark is past
+            // `until`, no event that is not late can still be absorbed (an event at `until`
+            // itself would be), so the outcome does not depend on when timers run.
             if self.stores[cid.0 as usize].keys[slot]
                 .open
                 .as_ref()
-                .is_some_and(|o| o.until <= now)
+                .is_some_and(|o| o.until < now)
             {
                 self.close(cid, slot, out);
             }
@@ -542,8 +561,7 @@ impl Shard {
             if let Some(d) = st.window.expire(&c.spec, now) {
                 if d.fire {
                     let group = st.group.clone().unwrap_or_default();
-                    let at = d.first.saturating_add(c.spec.timespan);
-                    self.fire(cid, slot, &group, d, at, 0, out);
+                    self.fire(cid, slot, &group, d, 0, out);
                 }
             }
         }
@@ -556,7 +574,8 @@ impl Shard {
             self.timers.push(Reverse((due, ci as u32, k.key)));
         }
         if let Some(o) = &k.open {
-            self.timers.push(Reverse((o.until, ci as u32, k.key)));
+            self.timers
+                .push(Reverse((close_due(o.until), ci as u32, k.key)));
         }
         let store = &mut self.stores[ci];
         store.index.insert(k.key, store.keys.len() as u32);
@@ -611,6 +630,12 @@ impl Shard {
     }
 }
 
+/// When the timer closing an open alert with quiet period `until` is due: the first
+/// watermark past `until` (see `run_timers`).
+fn close_due(until: i64) -> i64 {
+    until.saturating_add(1)
+}
+
 /// Evicts the stalest of a few sampled keys (approximate LRU).
 fn evict_stalest(store: &mut Store, now: i64) {
     let n = store.keys.len();
@@ -647,19 +672,22 @@ mod tests {
             a = r.push(1, a, i as i64, &[b'a', i]);
             b = r.push(2, b, i as i64, &[b'b', i]);
         }
-        let (ev, lost) = r.collect(1, a, 3, 0);
+        let (ev, lost) = r.collect(1, a, 3, 0, i64::MAX);
         assert_eq!(ev, vec![vec![b'a', 2], vec![b'a', 3], vec![b'a', 4]]);
+        // Only records up to `until`.
+        let (ev, _) = r.collect(1, a, 3, 0, 3);
+        assert_eq!(ev, vec![vec![b'a', 1], vec![b'a', 2], vec![b'a', 3]]);
         assert_eq!(lost, 0);
         // Overwrite everything: the old chain is detected as lost, never misread.
         let mut c = 0;
         for i in 0..1000 {
             c = r.push(3, c, i, &[b'c'; 40]);
         }
-        let (ev, lost) = r.collect(1, a, 3, 0);
+        let (ev, lost) = r.collect(1, a, 3, 0, i64::MAX);
         assert!(ev.is_empty());
         assert_eq!(lost, 1);
-        assert_eq!(r.collect(3, c, 2, 0).0.len(), 2);
+        assert_eq!(r.collect(3, c, 2, 0, i64::MAX).0.len(), 2);
         // Only records at or after `since`.
-        assert_eq!(r.collect(3, c, 100, 995).0.len(), 5);
+        assert_eq!(r.collect(3, c, 100, 995, i64::MAX).0.len(), 5);
     }
 }

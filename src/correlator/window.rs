@@ -58,12 +58,17 @@ impl Spec {
             Some(e) => !e.has_not(),
             None => lower,
         };
-        // Counting past the largest bound + 1 never changes a decision.
-        let bound = cmps
-            .iter()
-            .map(|(_, n)| n.max(0.0).floor() as usize + 1)
-            .max()
-            .unwrap_or(1);
+        // Counting past the largest bound + 1 never changes a decision. Except that `neq`
+        // also fires on every larger count, and the alert reports the count it fired with:
+        // count up to `max_values` then.
+        let bound = if cmps.iter().any(|(op, _)| *op == CmpOp::Neq) {
+            usize::MAX
+        } else {
+            cmps.iter()
+                .map(|(_, n)| n.max(0.0).floor() as usize + 1)
+                .max()
+                .unwrap_or(1)
+        };
         let cap = match kind {
             CorrType::EventCount | CorrType::ValueCount => bound.min(max_values).max(1),
             _ => max_values.max(1),
@@ -109,8 +114,12 @@ pub enum Window {
     Distinct(Vec<(u64, i64)>),
     /// Last time each slot was seen (`i64::MIN`: never).
     Slots(Vec<i64>),
-    /// `temporal_ordered`: `dp[c * slots + s]` = (start, last) of the chain with the latest
-    /// start that matched `c + 1` stages in rule order and ended at slot `s`.
+    /// `temporal_ordered`, `k` = slots, `2·k²` cells: `dp[c * k + s]` = (start, last) of the
+    /// chain with the latest start that matched `c + 1` stages in rule order and ended at
+    /// slot `s`; `dp[k² + c * k + s]` = the same among chains that ended strictly before
+    /// that one's last stage. The second is what a point at the *same* time as the first
+    /// one's last stage extends (stages must be strictly later; `a@0, a@5, b@5` is in order
+    /// through `a@0`).
     Chains(Vec<(i64, i64)>),
     /// (time, value bits) ascending by time, at most `cap`.
     Values(Vec<(i64, u64)>),
@@ -130,8 +139,13 @@ pub struct Decision {
     pub fire: bool,
     /// The metric at that moment (count, distinct count, rules seen, sum ...).
     pub metric: f64,
-    /// Earliest event time that counted.
+    /// Earliest event time that counted (for an episode: its start).
     pub first: i64,
+    /// When the decision was made, in event time: the end of the trailing window judged
+    /// (the point's own time, or a later point's for a late point), or an episode's end
+    /// `start + T`. Alerts carry it, not the time of the event that happened to trigger
+    /// the decision.
+    pub at: i64,
 }
 
 impl Window {
@@ -154,8 +168,34 @@ impl Window {
             CorrType::EventCount => Window::Times(Vec::new()),
             CorrType::ValueCount => Window::Distinct(Vec::new()),
             CorrType::Temporal => Window::Slots(vec![i64::MIN; spec.slots]),
-            CorrType::TemporalOrdered => Window::Chains(vec![NONE; spec.slots * spec.slots]),
+            CorrType::TemporalOrdered => Window::Chains(vec![NONE; 2 * spec.slots * spec.slots]),
             _ => Window::Values(Vec::new()),
+        }
+    }
+
+    /// Whether this state has the shape `spec` needs (kind, slot count, episode or not):
+    /// state read from a checkpoint is checked before use, as the code indexes it freely.
+    pub fn fits(&self, spec: &Spec) -> bool {
+        let k = spec.slots;
+        let inner: &Window = match self {
+            Window::Episode { inner, .. } if !spec.immediate => inner,
+            Window::Episode { .. } => return false,
+            _ if !spec.immediate => return false,
+            w => w,
+        };
+        match (inner, spec.kind) {
+            (Window::Times(_), CorrType::EventCount)
+            | (Window::Distinct(_), CorrType::ValueCount) => true,
+            (Window::Slots(v), CorrType::Temporal) => v.len() == k,
+            (Window::Chains(v), CorrType::TemporalOrdered) => v.len() == 2 * k * k,
+            (
+                Window::Values(_),
+                CorrType::ValueSum
+                | CorrType::ValueAvg
+                | CorrType::ValuePercentile
+                | CorrType::ValueMedian,
+            ) => true,
+            _ => false,
         }
     }
 
@@ -213,6 +253,7 @@ impl Window {
                     inner,
                     *start,
                     start.saturating_add(spec.timespan),
+                    *count,
                 ));
                 **inner = Window::fresh(spec);
                 *count = 0;
@@ -284,7 +325,7 @@ impl Window {
         {
             let end = start.saturating_add(spec.timespan);
             if *count > 0 && watermark >= end {
-                let d = judge(spec, inner, *start, end);
+                let d = judge(spec, inner, *start, end, *count);
                 **inner = Window::fresh(spec);
                 *count = 0;
                 return Some(d);
@@ -341,22 +382,21 @@ fn insert(spec: &Spec, w: &mut Window, p: Point, dropped: &mut u64) {
             if s >= k {
                 return;
             }
+            let half = k * k;
             // Longest chains first, so this point extends chains that existed before it.
             for c in (0..k).rev() {
                 let cand = if c == 0 {
                     Some((t, t))
                 } else {
                     (0..s)
-                        .map(|j| dp[(c - 1) * k + j])
+                        .flat_map(|j| [dp[(c - 1) * k + j], dp[half + (c - 1) * k + j]])
                         .filter(|&(st, last)| st != i64::MIN && last < t && st > t - spec.timespan)
                         .map(|(st, _)| (st, t))
                         .max_by_key(|x| x.0)
                 };
                 if let Some(cand) = cand {
-                    let cur = &mut dp[c * k + s];
-                    if *cur == NONE || cand.0 > cur.0 || (cand.0 == cur.0 && cand.1 < cur.1) {
-                        *cur = cand;
-                    }
+                    let (best, prev) = dp.split_at_mut(half);
+                    offer(&mut best[c * k + s], &mut prev[c * k + s], cand);
                 }
             }
         }
@@ -379,15 +419,47 @@ fn insert(spec: &Spec, w: &mut Window, p: Point, dropped: &mut u64) {
     }
 }
 
+/// Offers a chain to one `temporal_ordered` cell: `best` keeps the latest start (ties: the
+/// earlier last stage), `prev` the latest start among chains whose last stage is strictly
+/// before `best`'s.
+fn offer(best: &mut (i64, i64), prev: &mut (i64, i64), cand: (i64, i64)) {
+    let later = |a: (i64, i64), b: (i64, i64)| b == NONE || a.0 > b.0 || (a.0 == b.0 && a.1 < b.1);
+    if later(cand, *best) {
+        let old = std::mem::replace(best, cand);
+        if old != NONE && old.1 < cand.1 {
+            // `old` had the latest start of all chains so far, and ends earlier.
+            *prev = old;
+        } else if *prev != NONE && prev.1 >= cand.1 {
+            // Only after a late point: `prev` no longer ends before `best`.
+            *prev = NONE;
+        }
+    } else if cand.1 < best.1 && later(cand, *prev) {
+        *prev = cand;
+    }
+}
+
 /// The decision for the trailing window `(end − T, end]`.
 fn evaluate_at(spec: &Spec, w: &Window, end: i64) -> Decision {
     judge_window(spec, w, end - spec.timespan, end)
 }
 
-/// The decision for a closed episode `[start, end)`.
-fn judge(spec: &Spec, w: &Window, start: i64, end: i64) -> Decision {
+/// The decision for a closed episode `[start, end)` that took `count` points.
+fn judge(spec: &Spec, w: &Window, start: i64, end: i64, count: u64) -> Decision {
     // Episode windows include their start: shift the exclusive lower bound by one ms.
-    judge_window(spec, w, start - 1, end - 1)
+    let mut d = judge_window(spec, w, start - 1, end - 1);
+    if spec.kind == CorrType::EventCount {
+        // Every point of the episode is in it: the exact count, whatever `cap` kept.
+        d.metric = count as f64;
+        d.fire = spec.holds(d.metric);
+    }
+    // The episode is what was judged: it began with the key's first event and ends at
+    // `end` whatever the type's state remembers (for temporal types only each rule's
+    // last time), so the alert's id, time and evidence follow the episode.
+    Decision {
+        first: start,
+        at: end,
+        ..d
+    }
 }
 
 /// Decides over the events with `lo < time <= hi`.
@@ -424,6 +496,7 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
                     fire: ok,
                     metric: n as f64,
                     first: if first == i64::MAX { hi } else { first },
+                    at: hi,
                 };
             }
             n as f64
@@ -433,7 +506,7 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
             let k = spec.slots;
             let mut best = 0;
             for c in 0..k {
-                for s in 0..k {
+                for s in (0..k).flat_map(|s| [s, k * k + s]) {
                     let (st, last) = dp[c * k + s];
                     if st != i64::MIN && inw(st) && inw(last) && c + 1 > best {
                         best = c + 1;
@@ -464,6 +537,7 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
                         fire: false,
                         metric: f64::NAN,
                         first: if first == i64::MAX { hi } else { first },
+                        at: hi,
                     };
                 }
             }
@@ -474,6 +548,7 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
         fire: spec.holds(metric),
         metric,
         first: if first == i64::MAX { hi } else { first },
+        at: hi,
     }
 }
 
