@@ -369,12 +369,13 @@ impl Shard {
             self.close(cid, slot, out);
         }
         let mut dropped = 0;
+        let horizon = self.watermark().saturating_sub(spec.timespan);
         let st = &mut self.stores[cid.0 as usize].keys[slot];
         st.last_seen = st.last_seen.max(p.time);
         if let Some(raw) = raw {
             st.evidence = self.evidence.push(key, st.evidence, p.time, raw);
         }
-        let decision = st.window.add(spec, p, &mut dropped);
+        let decision = st.window.add(spec, p, horizon, &mut dropped);
         self.stats.values_dropped += dropped;
         if let Some(due) = st.window.due(spec) {
             self.timers.push(Reverse((due, cid.0, key)));

@@ -238,8 +238,15 @@ impl Window {
     /// trailing window ending at this point. For episode rules, a point at or past the open
     /// episode's end first closes it: that decision is returned (and the point opens the
     /// next episode); otherwise `None`.
-    /// `dropped` counts items pushed out by `cap`.
-    pub fn add(&mut self, spec: &Spec, p: Point, dropped: &mut u64) -> Option<Decision> {
+    /// `horizon`: no window still to be judged starts before it (the caller's watermark
+    /// − T), so state at or before it may go. `dropped` counts items pushed out by `cap`.
+    pub fn add(
+        &mut self,
+        spec: &Spec,
+        p: Point,
+        horizon: i64,
+        dropped: &mut u64,
+    ) -> Option<Decision> {
         if let Window::Episode {
             start,
             inner,
@@ -263,11 +270,11 @@ impl Window {
             }
             if p.time >= *start {
                 *count += 1;
-                insert(spec, inner, p, dropped);
+                insert(spec, inner, p, horizon, dropped);
             }
             return closed;
         }
-        insert(spec, self, p, dropped);
+        insert(spec, self, p, horizon, dropped);
         // A point that arrives after later ones also completes the windows ending at those
         // later points (within T of it): judge them too, earliest first.
         let first = evaluate_at(spec, self, p.time);
@@ -341,7 +348,7 @@ impl Window {
 }
 
 /// Puts a point into non-episode state.
-fn insert(spec: &Spec, w: &mut Window, p: Point, dropped: &mut u64) {
+fn insert(spec: &Spec, w: &mut Window, p: Point, horizon: i64, dropped: &mut u64) {
     let t = p.time;
     match w {
         Window::Times(v) => {
@@ -404,9 +411,10 @@ fn insert(spec: &Spec, w: &mut Window, p: Point, dropped: &mut u64) {
             let bits = p.value.unwrap_or(f64::NAN.to_bits());
             let pos = v.partition_point(|x| x.0 <= t);
             v.insert(pos, (t, bits));
-            // Values older than the newest window cannot count again.
-            let newest = v.last().map(|x| x.0).unwrap_or(t);
-            let keep_from = v.partition_point(|x| x.0 <= newest - spec.timespan);
+            // Values no window still to be judged can hold. Not "older than the newest
+            // value's window": a point arriving late, within the allowed lateness, is
+            // judged on its own window, which still needs them.
+            let keep_from = v.partition_point(|x| x.0 <= horizon);
             if keep_from > 0 {
                 v.drain(..keep_from);
             }
@@ -593,11 +601,11 @@ mod tests {
         assert_eq!(s.cap, 4);
         let mut w = Window::new(&s);
         let mut d = 0;
-        assert!(!w.add(&s, pt(0), &mut d).unwrap().fire);
-        assert!(!w.add(&s, pt(5_000), &mut d).unwrap().fire);
+        assert!(!w.add(&s, pt(0), i64::MIN, &mut d).unwrap().fire);
+        assert!(!w.add(&s, pt(5_000), i64::MIN, &mut d).unwrap().fire);
         // (t − T, t]: an event exactly T after the first does not see it.
-        assert!(!w.add(&s, pt(10_000), &mut d).unwrap().fire);
-        let x = w.add(&s, pt(10_001), &mut d).unwrap();
+        assert!(!w.add(&s, pt(10_000), i64::MIN, &mut d).unwrap().fire);
+        let x = w.add(&s, pt(10_001), i64::MIN, &mut d).unwrap();
         assert!(x.fire);
         assert_eq!(x.metric, 3.0);
         assert_eq!(x.first, 5_000);
@@ -608,10 +616,10 @@ mod tests {
         let s = spec(CorrType::EventCount, 10_000, vec![(CmpOp::Gte, 3.0)], 1);
         let mut w = Window::new(&s);
         let mut d = 0;
-        w.add(&s, pt(9_000), &mut d);
-        w.add(&s, pt(1_000), &mut d);
+        w.add(&s, pt(9_000), i64::MIN, &mut d);
+        w.add(&s, pt(1_000), i64::MIN, &mut d);
         // The late point completes the window ending at 9 000: (−1 000, 9 000] holds 3.
-        let x = w.add(&s, pt(5_000), &mut d).unwrap();
+        let x = w.add(&s, pt(5_000), i64::MIN, &mut d).unwrap();
         assert!(x.fire);
         assert_eq!(x.first, 1_000);
         assert_eq!(w, Window::Times(vec![1_000, 5_000, 9_000]));
@@ -623,18 +631,18 @@ mod tests {
         assert!(!s.immediate);
         let mut w = Window::new(&s);
         let mut d = 0;
-        assert!(w.add(&s, pt(0), &mut d).is_none());
-        assert!(w.add(&s, pt(4_000), &mut d).is_none());
+        assert!(w.add(&s, pt(0), i64::MIN, &mut d).is_none());
+        assert!(w.add(&s, pt(4_000), i64::MIN, &mut d).is_none());
         assert_eq!(w.due(&s), Some(10_000));
         assert!(w.expire(&s, 9_999).is_none());
         let x = w.expire(&s, 10_000).unwrap();
         assert!(x.fire);
         assert_eq!(x.metric, 2.0);
         // An event past the end closes the episode and opens the next one.
-        w.add(&s, pt(20_000), &mut d);
-        w.add(&s, pt(21_000), &mut d);
-        w.add(&s, pt(22_000), &mut d);
-        let x = w.add(&s, pt(30_000), &mut d).unwrap();
+        w.add(&s, pt(20_000), i64::MIN, &mut d);
+        w.add(&s, pt(21_000), i64::MIN, &mut d);
+        w.add(&s, pt(22_000), i64::MIN, &mut d);
+        let x = w.add(&s, pt(30_000), i64::MIN, &mut d).unwrap();
         assert!(!x.fire);
         assert_eq!(x.metric, 3.0);
     }
@@ -649,10 +657,10 @@ mod tests {
             slot: 0,
             value: Some(h),
         };
-        assert!(!w.add(&s, v(0, 1), &mut d).unwrap().fire);
-        assert!(!w.add(&s, v(1_000, 1), &mut d).unwrap().fire);
-        assert!(!w.add(&s, v(2_000, 2), &mut d).unwrap().fire);
-        let x = w.add(&s, v(3_000, 3), &mut d).unwrap();
+        assert!(!w.add(&s, v(0, 1), i64::MIN, &mut d).unwrap().fire);
+        assert!(!w.add(&s, v(1_000, 1), i64::MIN, &mut d).unwrap().fire);
+        assert!(!w.add(&s, v(2_000, 2), i64::MIN, &mut d).unwrap().fire);
+        let x = w.add(&s, v(3_000, 3), i64::MIN, &mut d).unwrap();
         assert!(x.fire);
         assert_eq!(x.metric, 3.0);
     }
@@ -673,15 +681,15 @@ mod tests {
             value: None,
         };
         // b before a: no order.
-        assert!(!w.add(&s, at(0, 1), &mut d).unwrap().fire);
-        assert!(!w.add(&s, at(1_000, 0), &mut d).unwrap().fire);
+        assert!(!w.add(&s, at(0, 1), i64::MIN, &mut d).unwrap().fire);
+        assert!(!w.add(&s, at(1_000, 0), i64::MIN, &mut d).unwrap().fire);
         // a then b at the same time: no order either.
-        assert!(!w.add(&s, at(1_000, 1), &mut d).unwrap().fire);
-        assert!(w.add(&s, at(2_000, 1), &mut d).unwrap().fire);
+        assert!(!w.add(&s, at(1_000, 1), i64::MIN, &mut d).unwrap().fire);
+        assert!(w.add(&s, at(2_000, 1), i64::MIN, &mut d).unwrap().fire);
         // Too late for the chain started at 1 000.
         let mut w = Window::new(&s);
-        w.add(&s, at(0, 0), &mut d);
-        assert!(!w.add(&s, at(10_000, 1), &mut d).unwrap().fire);
+        w.add(&s, at(0, 0), i64::MIN, &mut d);
+        assert!(!w.add(&s, at(10_000, 1), i64::MIN, &mut d).unwrap().fire);
     }
 
     #[test]
@@ -700,10 +708,10 @@ mod tests {
             slot,
             value: None,
         };
-        w.add(&s, at(0, 0), &mut d);
-        w.add(&s, at(3_000, 1), &mut d);
+        w.add(&s, at(0, 0), i64::MIN, &mut d);
+        w.add(&s, at(3_000, 1), i64::MIN, &mut d);
         assert!(!w.expire(&s, 5_000).unwrap().fire);
-        w.add(&s, at(20_000, 0), &mut d);
+        w.add(&s, at(20_000, 0), i64::MIN, &mut d);
         assert!(w.expire(&s, 25_000).unwrap().fire);
     }
 

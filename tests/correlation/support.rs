@@ -600,3 +600,25 @@ pub fn evidence_within_reference(rule: &str, k: &Replay, o: &Oracle) -> Vec<Stri
     }
     diffs
 }
+
+/// Events exactly as given, in this order (hand-written cases: boundaries, late arrival).
+pub fn exact(items: &[(i64, Value)]) -> Events {
+    let mut s = Stream::default();
+    for (t, v) in items {
+        s.push(*t, v.clone());
+    }
+    let mut times = Vec::new();
+    let mut lines = Vec::new();
+    for (i, (t, m)) in s.items.into_iter().enumerate() {
+        let mut ev = Map::new();
+        ev.insert("timestamp".into(), Value::String(iso(t)));
+        ev.insert("seq".into(), json!(i));
+        ev.extend(m);
+        times.push(t);
+        lines.push(Value::Object(ev));
+    }
+    Events {
+        times,
+        events: lines,
+    }
+}
