@@ -256,7 +256,10 @@ pub struct Shard {
     /// Allowed lateness, ms.
     pub lateness: i64,
     pub stats: ShardStats,
+    /// Key visits of the sweep per batch, besides two per hit.
     sweep_budget: usize,
+    /// The rule whose table the next sweep starts with.
+    sweep_next: usize,
 }
 
 impl Shard {
@@ -272,6 +275,7 @@ impl Shard {
             lateness: lateness_ms,
             stats: ShardStats::default(),
             sweep_budget: 64,
+            sweep_next: 0,
         }
     }
 
@@ -320,7 +324,7 @@ impl Shard {
             }
         }
         self.run_timers(self.watermark(), out);
-        self.sweep();
+        self.sweep(batch.hits.len());
     }
 
     /// Adds one point to a key of correlation `cid` and acts on the decision.
@@ -599,19 +603,28 @@ impl Shard {
     }
 
     /// Drops a few keys whose state can no longer matter (incremental, bounded work).
-    fn sweep(&mut self) {
+    ///
+    /// The work is proportional to the batch: `sweep_budget` plus two key visits per hit,
+    /// so the sweep outpaces key creation (a hit makes at most one key). With a fixed
+    /// budget per batch, a replay (1 MiB batches, thousands of hits each) expired almost no
+    /// keys and held every group key ever seen until `max_keys`. Each rule's table gets at
+    /// most one full turn per call, starting from a rotating rule, so one busy rule cannot
+    /// take all the work.
+    fn sweep(&mut self, hits: usize) {
         let wm = self.watermark();
         if wm == i64::MIN {
             return;
         }
-        let mut budget = self.sweep_budget;
-        for (ci, store) in self.stores.iter_mut().enumerate() {
-            if store.keys.is_empty() {
-                continue;
-            }
+        let mut budget = self.sweep_budget.saturating_add(hits.saturating_mul(2));
+        let n = self.stores.len();
+        for i in 0..n {
+            let ci = (self.sweep_next + i) % n;
+            let store = &mut self.stores[ci];
+            let mut visits = budget.min(store.keys.len());
+            budget -= visits;
             let span = self.corrs.list[ci].spec.timespan;
-            while budget > 0 && !store.keys.is_empty() {
-                budget -= 1;
+            while visits > 0 && !store.keys.is_empty() {
+                visits -= 1;
                 if store.hand >= store.keys.len() {
                     store.hand = 0;
                 }
@@ -627,7 +640,11 @@ impl Shard {
                     store.hand += 1;
                 }
             }
+            if budget == 0 {
+                break;
+            }
         }
+        self.sweep_next = (self.sweep_next + 1) % n.max(1);
     }
 }
 

@@ -243,7 +243,7 @@ pub struct Alert {
     pub metric: Option<f64>,
     pub first_seen: i64,
     pub last_seen: i64,
-    /// `seq` of the evidence events.
+    /// `seq` of the evidence events (those that have one).
     pub events: Vec<usize>,
     pub json: Value,
 }
@@ -280,7 +280,7 @@ pub fn parse_alert(line: &str) -> Alert {
             .as_array()
             .expect("events")
             .iter()
-            .map(|e| e["seq"].as_u64().expect("seq") as usize)
+            .filter_map(|e| Some(e["seq"].as_u64()? as usize))
             .collect(),
         json: v,
     }
