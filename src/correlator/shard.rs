@@ -133,6 +133,10 @@ pub struct EvidenceRing {
 
 const REC_HEADER: usize = 28;
 
+/// How many records older than an alert's window `EvidenceRing::collect` walks past, in
+/// case a late event of the window lies behind them.
+const LATE_LOOKBACK: usize = 64;
+
 impl EvidenceRing {
     pub fn new(bytes: usize) -> EvidenceRing {
         EvidenceRing {
@@ -198,10 +202,13 @@ impl EvidenceRing {
     ) -> (Vec<Vec<u8>>, u64) {
         let mut out = Vec::new();
         let mut lost = 0;
+        // Records before `since` walked past so far (see below).
+        let mut older = 0;
         while next != 0 && out.len() < max {
             let at = next - 1;
             if at + self.cap() < self.written + REC_HEADER as u64 {
-                lost += 1;
+                // Lost only if the record could have been in the window.
+                lost += u64::from(older == 0);
                 break;
             }
             let mut h = [0u8; REC_HEADER];
@@ -213,13 +220,22 @@ impl EvidenceRing {
             if k != key
                 || at + REC_HEADER as u64 + len + self.cap() < self.written + REC_HEADER as u64
             {
-                lost += 1;
+                lost += u64::from(older == 0);
                 break;
             }
             next = prev;
-            if t < since || t > until {
-                // Records are newest first along the chain, but late events can break that
-                // order: keep walking, within the bound on work.
+            if t < since {
+                // Records are newest first along the chain, but late events break that
+                // order: look a little further, then stop. Walking on to the end of the
+                // chain cost a walk through every record of the key still in the ring for
+                // each alert (an `lt` rule on a busy key: 36 times slower).
+                older += 1;
+                if older > LATE_LOOKBACK {
+                    break;
+                }
+                continue;
+            }
+            if t > until {
                 continue;
             }
             let mut b = vec![0u8; len as usize];
