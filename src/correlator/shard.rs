@@ -395,9 +395,12 @@ impl Shard {
         if let Some(raw) = raw {
             st.evidence = self.evidence.push(key, st.evidence, p.time, raw);
         }
+        let due_before = st.window.due(spec);
         let decision = st.window.add(spec, p, horizon, &mut dropped);
         self.stats.values_dropped += dropped;
-        if let Some(due) = st.window.due(spec) {
+        // One timer per episode, pushed when it opens: pushing one per point grew the heap
+        // by every hit of the last timespan (a busy key, a long timespan: without bound).
+        if let Some(due) = st.window.due(spec).filter(|&d| Some(d) != due_before) {
             self.timers.push(Reverse((due, cid.0, key)));
         }
         // An open alert absorbs the key's events while it lasts.
@@ -414,11 +417,11 @@ impl Shard {
             Some(d) if d.fire => {
                 if absorbed {
                     // Still the same attack: keep the alert open a timespan longer.
+                    // Its timer, when due, finds `until` later and moves itself there (one
+                    // timer per open alert, not one per firing event).
                     let open = st.open.as_mut().expect("absorbed");
                     open.until = open.until.max(p.time.saturating_add(spec.timespan));
                     open.metric = open.metric.max(d.metric);
-                    let until = open.until;
-                    self.timers.push(Reverse((close_due(until), cid.0, key)));
                 } else {
                     self.fire(cid, slot, group, d, received, out);
                 }
@@ -570,12 +573,13 @@ impl Shard {
             // Close an open alert whose quiet period passed: once the watermark is past
             // `until`, no event that is not late can still be absorbed (an event at `until`
             // itself would be), so the outcome does not depend on when timers run.
-            if self.stores[cid.0 as usize].keys[slot]
-                .open
-                .as_ref()
-                .is_some_and(|o| o.until < now)
-            {
-                self.close(cid, slot, out);
+            match self.stores[cid.0 as usize].keys[slot].open.as_ref() {
+                Some(o) if o.until < now => self.close(cid, slot, out),
+                // Extended since this timer was set: wait for the new end.
+                Some(o) if close_due(o.until) > due => {
+                    self.timers.push(Reverse((close_due(o.until), cid.0, key)));
+                }
+                _ => {}
             }
             // Judge an episode whose end passed.
             let st = &mut self.stores[cid.0 as usize].keys[slot];
