@@ -1103,3 +1103,50 @@ fn one_event_two_rules() {
     }
     assert_agree(diffs);
 }
+
+/// Which text values the value types take as numbers: JSON numbers after trimming, as the
+/// reference. One group per value; `value_sum ≥ −1e300` fires exactly for the numeric ones.
+#[test]
+fn numeric_text() {
+    let values = [
+        "3", " 3 ", "\t3", "3\n", "1e3", "1E3", "1.E3", "1.e3", ".5", "-.5", "-0", "0.5", "00",
+        "03", "+3", "3.", "0x10", "1_0", "Infinity", "NaN", "-", "", "1e400", "-1e400", "1e-400",
+        "\u{663}", "1.5e+2", "1.5e-2", "2.50", "0e0", "-0.0e-0", "1e", "1e+", "--1", "1 2",
+        "\u{a0}3",
+    ];
+    let items: Vec<(i64, Value)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            (
+                i as i64 * 1000,
+                json!({"action": "fail", "src": format!("v{i}"), "bytes": v}),
+            )
+        })
+        .collect();
+    let ev = exact(&items);
+    let rules = vec![
+        action_rule("fail", "fail"),
+        correlation(
+            "num",
+            "type: value_sum\nrules: [fail]\ngroup-by: [src]\ntimespan: 10s\ncondition: {field: bytes, gte: -1e300}",
+        ),
+    ];
+    let o = oracle(&rules, &ev);
+    let k = kuzet("numeric-text", &rules, &ev, &[]);
+    let name = |g: &str| -> String {
+        let i: usize = g.trim_start_matches("src=v").parse().unwrap();
+        format!("{:?}", values[i])
+    };
+    let kset: BTreeMap<String, Option<f64>> = k
+        .of("num")
+        .iter()
+        .map(|a| (name(&a.group), a.metric))
+        .collect();
+    let rset: BTreeMap<String, Option<f64>> = o
+        .alerts("num")
+        .iter()
+        .map(|a| (name(&a.group), a.metric))
+        .collect();
+    assert_eq!(kset, rset);
+}

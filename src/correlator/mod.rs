@@ -222,16 +222,21 @@ fn numeric(v: &Value<'_>) -> Option<f64> {
         Value::UInt(u) => Some(u as f64),
         Value::Float(f) if f.is_finite() => Some(f),
         Value::Str(s) => {
-            let t = std::str::from_utf8(s).ok()?.trim();
+            // The reference: `json_valid(trim(v))` with a JSON number inside, so around it
+            // only JSON whitespace (a no-break space is no whitespace there).
+            let t = std::str::from_utf8(s)
+                .ok()?
+                .trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
             // JSON number grammar: no leading '+', no leading zeros, digits after a '.'.
             let body = t.strip_prefix('-').unwrap_or(t);
             let int_end = body.find(['.', 'e', 'E']).unwrap_or(body.len());
             let int = &body[..int_end];
+            let frac = &body[int_end..];
             let ok = !int.is_empty()
                 && int.bytes().all(|b| b.is_ascii_digit())
                 && !(int.len() > 1 && int.starts_with('0'))
-                && !body[int_end..].starts_with(".e")
-                && !body.ends_with('.');
+                && !(frac.starts_with('.')
+                    && !frac.as_bytes().get(1).is_some_and(u8::is_ascii_digit));
             if !ok {
                 return None;
             }
@@ -857,7 +862,18 @@ mod tests {
         assert_eq!(numeric(&Value::Str(b" 3 ")), Some(3.0));
         assert_eq!(numeric(&Value::Str(b"1e3")), Some(1000.0));
         assert_eq!(numeric(&Value::Str(b"-0")), Some(-0.0));
-        for bad in [&b"03"[..], b"+3", b"3.", b"0x10", b"abc", b""] {
+        assert_eq!(numeric(&Value::Str(b"\t3\n")), Some(3.0));
+        for bad in [
+            &b"03"[..],
+            b"+3",
+            b"3.",
+            b"0x10",
+            b"abc",
+            b"",
+            b"1.E3",
+            b"1.e3",
+            "\u{a0}3".as_bytes(),
+        ] {
             assert_eq!(
                 numeric(&Value::Str(bad)),
                 None,
