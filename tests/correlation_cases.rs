@@ -213,6 +213,11 @@ fn chained_rules() {
             "pair_then_success",
             "type: temporal_ordered\nrules: [pair, success]\ngroup-by: [src]\ntimespan: 1m",
         ),
+        // A third parent, grouping differently (not at all).
+        correlation(
+            "pairs_anywhere",
+            "type: event_count\nrules: [pair]\ntimespan: 1m\ncondition: {gte: 3}",
+        ),
     ];
     let ev = exact(&[
         fail(0, "x"),
@@ -220,21 +225,24 @@ fn chained_rules() {
         fail(20_000, "x"),
         fail(21_000, "x"),
         act(30_000, "success", "x"),
-        fail(0, "y"),
+        fail(40_000, "y"),
+        fail(40_500, "y"),
     ]);
     let k = kuzet("chain", &rules, &ev, &[]);
     // Each child alert is one event of its parents, at the child's time.
     assert_eq!(
         shape(&k, "pair"),
-        vec![(1_000, 0, 2.0, 2), (21_000, 0, 2.0, 2)]
+        vec![(1_000, 0, 2.0, 2), (21_000, 0, 2.0, 2), (40_500, 0, 2.0, 2)]
     );
     assert_eq!(shape(&k, "pairs"), vec![(21_000, 0, 2.0, 2)]);
     assert_eq!(k.of("pairs")[0].group, "src=x");
     assert_eq!(shape(&k, "pair_then_success"), vec![(30_000, 0, 2.0, 2)]);
+    assert_eq!(shape(&k, "pairs_anywhere"), vec![(40_500, 0, 3.0, 3)]);
     // The same in the reference.
     let o = oracle(&rules, &ev);
     let times = |r: &str| -> Vec<i64> { o.alerts(r).iter().map(|a| a.time).collect() };
-    assert_eq!(times("pair"), vec![1_000, 21_000]);
+    assert_eq!(times("pair"), vec![1_000, 21_000, 40_500]);
+    assert_eq!(times("pairs_anywhere"), vec![40_500]);
     assert_eq!(times("pairs"), vec![21_000]);
     assert_eq!(times("pair_then_success"), vec![30_000]);
 }

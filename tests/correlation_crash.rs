@@ -7,7 +7,9 @@
 //! address, 2–20 s apart, so each lasts minutes) spread through it: at any moment several
 //! are under way, so every checkpoint and the kill fall inside open windows and open alerts.
 //! The rule: `event_count ≥ 10` per `src` over 10 minutes; each attack gives an alert and an
-//! update (default suppression).
+//! update (default suppression). Besides it, over the same stream: a chain counting those
+//! alerts, a chain into `temporal_ordered` (an attack, then a success from its address) and
+//! an `lt` rule (episodes, judged by timers), so that state of each shape is checkpointed.
 //!
 //! The runs: (1) uninterrupted, without `--state-dir`; (2) with `--state-dir D
 //! --checkpoint-every 20000`, killed (`Child::kill`, SIGKILL on Unix) once `D/replay.ckpt`
@@ -33,17 +35,14 @@ use support::*;
 fn generate(path: &Path) -> usize {
     let mut rng = Rng::new(2024);
     let span = 7 * DAY;
-    // (time, is a failure, address)
-    let mut ev: Vec<(i64, bool, u32)> = Vec::with_capacity(1_300_000);
+    // (time, action, address)
+    let mut ev: Vec<(i64, &str, u32)> = Vec::with_capacity(1_600_000);
     let mut t = 0;
     while t < span {
         t += rng.range(0, 1_000);
         // Noise: 10.0.0.0/14, a failure now and then.
-        ev.push((
-            t,
-            rng.chance(0.2),
-            0x0A00_0000 | rng.range(0, 1 << 18) as u32,
-        ));
+        let action = if rng.chance(0.2) { "fail" } else { "ok" };
+        ev.push((t, action, 0x0A00_0000 | rng.range(0, 1 << 18) as u32));
     }
     let attacks = 6_000;
     for i in 0..attacks {
@@ -51,12 +50,16 @@ fn generate(path: &Path) -> usize {
         let ip = 0xAC10_0000 + i as u32; // 172.16.0.0 + i
         for _ in 0..rng.range(15, 81) {
             s += rng.range(2_000, 20_000);
-            ev.push((s, true, ip));
+            ev.push((s, "fail", ip));
+        }
+        // A third of them get in.
+        if rng.chance(0.33) {
+            ev.push((s + rng.range(1_000, 60_000), "success", ip));
         }
     }
     ev.sort_unstable();
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("create"));
-    for (t, fail, ip) in ev {
+    for (t, action, ip) in ev {
         // 2024-01-DD: the week stays in January.
         let (d, r) = (t / DAY, t % DAY);
         writeln!(
@@ -67,7 +70,7 @@ fn generate(path: &Path) -> usize {
             r / MIN % 60,
             r / SEC % 60,
             r % SEC,
-            if fail { "fail" } else { "ok" },
+            action,
             ip >> 24,
             ip >> 16 & 0xff,
             ip >> 8 & 0xff,
@@ -79,12 +82,32 @@ fn generate(path: &Path) -> usize {
     attacks
 }
 
+/// The brute-force rule, and correlations of every state shape over the same stream: a
+/// chain (global count of brute-force alerts), a chain into `temporal_ordered` (attack,
+/// then a success from the same address), and an episode rule (`lt`: judged by timers).
 fn rules() -> Vec<String> {
     vec![
         action_rule("fail", "fail"),
+        action_rule("success", "success"),
+        detection(
+            "fail_outside",
+            "sel:\n  action: fail\n  src|startswith: '172.16.'\ncondition: sel",
+        ),
         correlation(
             "brute",
             "type: event_count\nrules: [fail]\ngroup-by: [src]\ntimespan: 10m\ncondition: {gte: 10}",
+        ),
+        correlation(
+            "wave",
+            "type: event_count\nrules: [brute]\ntimespan: 10m\ncondition: {gte: 3}\ngenerate: true",
+        ),
+        correlation(
+            "brute_then_success",
+            "type: temporal_ordered\nrules: [brute, success]\ngroup-by: [src]\ntimespan: 30m",
+        ),
+        correlation(
+            "slow_outside",
+            "type: event_count\nrules: [fail_outside]\ngroup-by: [src]\ntimespan: 10m\ncondition: {lt: 20}",
         ),
     ]
 }
@@ -135,11 +158,20 @@ fn kill_and_resume() {
     let full_text = String::from_utf8(out.stdout).expect("utf-8");
     let full_lines: Vec<&str> = full_text.lines().collect();
     let full = by_key(&full_lines, "uninterrupted run");
-    let raised = full.keys().filter(|k| k.1 == 0).count();
+    let count = |rule: &str| {
+        let id = uuid(rule);
+        full.values()
+            .filter(|a| a["rule"]["id"] == id.as_str() && a["revision"] == 0)
+            .count()
+    };
+    let brute = count("brute");
     assert!(
-        raised > attacks * 9 / 10 && raised <= attacks + 200,
-        "{raised} alerts for {attacks} attacks"
+        brute > attacks * 9 / 10 && brute <= attacks + 200,
+        "{brute} alerts for {attacks} attacks"
     );
+    for r in ["wave", "brute_then_success", "slow_outside"] {
+        assert!(count(r) > 20, "{r}: {} alerts", count(r));
+    }
     let uninterrupted = started.elapsed() - generated;
 
     // (2) Killed once a checkpoint exists and half the alerts are out.
@@ -271,8 +303,12 @@ fn kill_and_resume() {
     );
 
     eprintln!(
-        "{} alerts ({} killed + {} resumed); generate {:.1?}, uninterrupted {:.1?}, total {:.1?}",
+        "{} alerts ({} brute, {} wave, {} brute_then_success, {} slow_outside raised; {} killed + {} resumed); generate {:.1?}, uninterrupted {:.1?}, total {:.1?}",
         full.len(),
+        brute,
+        count("wave"),
+        count("brute_then_success"),
+        count("slow_outside"),
         killed.len(),
         resumed.len(),
         generated,

@@ -809,9 +809,13 @@ fn assign_families(list: &mut [Correlation]) -> Result<(), Vec<(usize, String)>>
         list[i].family = find(&mut family, i) as u32;
     }
     // Walk each root down its children; a child reached from two roots must be routed by
-    // the same group values for both.
+    // the same group values for both. When they differ (`wave` counts all `brute` alerts,
+    // `brute_then_success` groups them by `src`), the family is routed by its id alone:
+    // all its keys in one shard, less parallel but correct, where refusing the rules lost
+    // a chain the reference runs.
     let roots: Vec<usize> = (0..n).filter(|&i| list[i].parents.is_empty()).collect();
     let mut assigned: Vec<Option<(u32, Vec<usize>)>> = vec![None; n];
+    let mut whole: Vec<u32> = Vec::new();
     for r in roots {
         let fam = list[r].family;
         let route: Vec<usize> = (0..list[r].group_names.len()).collect();
@@ -819,7 +823,7 @@ fn assign_families(list: &mut [Correlation]) -> Result<(), Vec<(usize, String)>>
         while let Some((ci, route)) = stack.pop() {
             match &assigned[ci] {
                 Some((_, rg)) if *rg != route => {
-                    errs.push((ci, "is referenced by correlations that group differently; kuzet cannot route it for both".into()));
+                    whole.push(fam);
                     continue;
                 }
                 Some(_) => continue,
@@ -847,7 +851,11 @@ fn assign_families(list: &mut [Correlation]) -> Result<(), Vec<(usize, String)>>
     for (i, a) in assigned.into_iter().enumerate() {
         if let Some((fam, route)) = a {
             list[i].family = fam;
-            list[i].route_groups = route;
+            list[i].route_groups = if whole.contains(&fam) {
+                Vec::new()
+            } else {
+                route
+            };
         }
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
