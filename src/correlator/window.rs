@@ -11,10 +11,19 @@
 //!   and is judged when event time passes `t0 + T` (a timer; or the first event past the
 //!   end). The next event opens the next episode.
 //!
-//! State is the minimum each decision needs: for `event_count ≥ N`, the last N timestamps; for
-//! `value_count ≥ N`, the N most recently seen distinct values; for temporal types, the last
-//! time of each referenced rule; for value aggregates, the (time, value) pairs in the window,
-//! bounded by `max_values` (oldest dropped first, counted by the caller).
+//! State is the minimum each decision needs: for `event_count ≥ N`, the last N + 1 timestamps
+//! (`neq`: up to `max_values`); for `value_count ≥ N`, the N + 1 most recently seen distinct
+//! values; for `temporal`, the last time of each referenced rule; for `temporal_ordered`,
+//! the best chains per stage (see [`Window::Chains`]); for value aggregates, the (time, value)
+//! pairs a window still to be judged can hold (back to the watermark − T, so that a point
+//! arriving late within the allowed lateness is judged on its whole window), bounded by
+//! `max_values` (oldest dropped first, counted by the caller).
+//!
+//! In time order every decision is exact. Out of order, the first three keep too little to
+//! be: a late point is judged on what is kept (the last N + 1 times, the last time of each
+//! value or rule), so a window it completes may be missed (`a@0, a@20, b@5` late, for
+//! `temporal [a, b]`: `a@0` is forgotten). Keeping everything back to the watermark − T
+//! would make them exact at a memory cost per key (`tests/oracle/SEMANTICS.md`, part 6).
 
 use crate::sigma::correlation::{BoolExpr, CmpOp, CorrType};
 
