@@ -207,13 +207,13 @@ fn update_counts(
         .collect();
     let mut by_group: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (i, e) in ev.events.iter().enumerate() {
-        if e["action"] == "fail" {
-            if let Some(src) = e["src"].as_str() {
-                by_group
-                    .entry(format!("src={}", src.to_ascii_lowercase()))
-                    .or_default()
-                    .push(ev.times[i]);
-            }
+        if e["action"] == "fail"
+            && let Some(src) = e["src"].as_str()
+        {
+            by_group
+                .entry(format!("src={}", src.to_ascii_lowercase()))
+                .or_default()
+                .push(ev.times[i]);
         }
     }
     let mut want = BTreeSet::new();
@@ -595,13 +595,13 @@ fn extended_conditions() {
 fn sessions(ev: &Events, gap: i64) -> Vec<(String, Vec<usize>)> {
     let mut by_group: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, e) in ev.events.iter().enumerate() {
-        if let Some(src) = e["src"].as_str() {
-            if e["action"] != "other" {
-                by_group
-                    .entry(format!("src={}", src.to_ascii_lowercase()))
-                    .or_default()
-                    .push(i);
-            }
+        if let Some(src) = e["src"].as_str()
+            && e["action"] != "other"
+        {
+            by_group
+                .entry(format!("src={}", src.to_ascii_lowercase()))
+                .or_default()
+                .push(i);
         }
     }
     let mut out = Vec::new();
@@ -629,20 +629,20 @@ fn absence() {
     let mut rng = Rng::new(8);
     let mut s = Stream::default();
     // SRC[0] and SRC[1] are one group: skip one, so sessions stay isolated.
-    for g in 1..SRC.len() {
+    for src in &SRC[1..] {
         let mut t = rng.range(0, span);
         for _ in 0..8 {
-            s.push(t, json!({"action": "a", "src": SRC[g]}));
+            s.push(t, json!({"action": "a", "src": src}));
             if rng.chance(0.5) {
                 s.push(
                     t + rng.range(1, span - 1),
-                    json!({"action": "b", "src": SRC[g]}),
+                    json!({"action": "b", "src": src}),
                 );
             }
             if rng.chance(0.3) {
                 s.push(
                     t + rng.range(1, span - 1),
-                    json!({"action": "a", "src": SRC[g]}),
+                    json!({"action": "a", "src": src}),
                 );
             }
             t += span * rng.range(3, 6);
@@ -835,19 +835,20 @@ fn chains() {
     let mut s = Stream::default();
     for g in 0..5 {
         // USERS[0] and USERS[1] are one user once folded: skip one.
-        for u in 1..USERS.len() {
+        for user in &USERS[1..] {
+            let user = user.to_ascii_lowercase();
             let mut t = rng.range(0, 30 * MIN);
             for _ in 0..rng.range(0, 5) {
                 for _ in 0..3 {
                     s.push(
                         t + rng.range(0, 40 * SEC),
-                        json!({"action": "fail", "src": SRC[g + 2], "user": USERS[u].to_ascii_lowercase()}),
+                        json!({"action": "fail", "src": SRC[g + 2], "user": user}),
                     );
                 }
                 if rng.chance(0.4) {
                     s.push(
                         t + rng.range(40 * SEC, 50 * SEC),
-                        json!({"action": "success", "src": SRC[g + 2], "user": USERS[u].to_ascii_lowercase()}),
+                        json!({"action": "success", "src": SRC[g + 2], "user": user}),
                     );
                 }
                 t += rng.range(2 * child_span, 40 * MIN);
@@ -971,13 +972,13 @@ fn episode_conditions() {
     let mut rng = Rng::new(13);
     let mut s = Stream::default();
     // SRC[0] and SRC[1] are one group: skip one, so bursts stay isolated.
-    for g in 1..SRC.len() {
+    for src in &SRC[1..] {
         let mut t = rng.range(0, span);
         for _ in 0..10 {
             for _ in 0..rng.range(1, 7) {
                 s.push(
                     t + rng.range(0, span / 2),
-                    json!({"action": "fail", "src": SRC[g], "bytes": rng.range(0, 10)}),
+                    json!({"action": "fail", "src": src, "bytes": rng.range(0, 10)}),
                 );
             }
             t += span * rng.range(2, 5);

@@ -556,11 +556,11 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
                             &mut hit_stats,
                         );
                         for &h in &hits {
-                            if corrs.rule_emits(h) {
-                                if let Err(e) = emitter.detection(h, frame, t, batch.received) {
-                                    write_err = Some(e);
-                                    return None;
-                                }
+                            if corrs.rule_emits(h)
+                                && let Err(e) = emitter.detection(h, frame, t, batch.received)
+                            {
+                                write_err = Some(e);
+                                return None;
                             }
                         }
                     }

@@ -232,12 +232,13 @@ fn numeric(v: &Value<'_>) -> Option<f64> {
             let int_end = body.find(['.', 'e', 'E']).unwrap_or(body.len());
             let int = &body[..int_end];
             let frac = &body[int_end..];
-            let ok = !int.is_empty()
-                && int.bytes().all(|b| b.is_ascii_digit())
-                && !(int.len() > 1 && int.starts_with('0'))
-                && !(frac.starts_with('.')
-                    && !frac.as_bytes().get(1).is_some_and(u8::is_ascii_digit));
-            if !ok {
+            if int.is_empty()
+                || !int.bytes().all(|b| b.is_ascii_digit())
+                || (int.len() > 1 && int.starts_with('0'))
+            {
+                return None;
+            }
+            if frac.starts_with('.') && !frac.as_bytes().get(1).is_some_and(u8::is_ascii_digit) {
                 return None;
             }
             t.parse::<f64>().ok().filter(|f| f.is_finite())
@@ -283,8 +284,10 @@ impl Correlations {
             }
         }
         // Resolve references; a failed rule fails its referrers (fixpoint).
-        let mut sources: Vec<Option<Vec<(String, Result<Source, usize>)>>> =
-            Vec::with_capacity(rules.len());
+        // Per correlation: its references, each a source or (Err) a correlation's index;
+        // None once it failed.
+        type Refs = Vec<(String, Result<Source, usize>)>;
+        let mut sources: Vec<Option<Refs>> = Vec::with_capacity(rules.len());
         let err_of = |c: &CorrelationRule, msg: String| {
             RuleError::new(&c.path, Some(c.meta.label()), Some(c.line), msg)
         };
@@ -797,16 +800,16 @@ fn assign_families(list: &mut [Correlation]) -> Result<(), Vec<(usize, String)>>
         }
         i
     }
-    for i in 0..n {
-        for s in list[i].sources.clone() {
+    for (i, c) in list.iter().enumerate() {
+        for s in &c.sources {
             if let Source::Corr(child) = s {
                 let (a, b) = (find(&mut family, i), find(&mut family, child.0 as usize));
                 family[a.max(b)] = a.min(b);
             }
         }
     }
-    for i in 0..n {
-        list[i].family = find(&mut family, i) as u32;
+    for (i, c) in list.iter_mut().enumerate() {
+        c.family = find(&mut family, i) as u32;
     }
     // Walk each root down its children; a child reached from two roots must be routed by
     // the same group values for both. When they differ (`wave` counts all `brute` alerts,

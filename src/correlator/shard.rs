@@ -405,13 +405,13 @@ impl Shard {
         }
         // An open alert absorbs the key's events while it lasts.
         let mut absorbed = false;
-        if let Some(open) = st.open.as_mut() {
-            if p.time <= open.until {
-                open.count += 1;
-                open.last_seen = open.last_seen.max(p.time);
-                open.dirty = true;
-                absorbed = true;
-            }
+        if let Some(open) = st.open.as_mut()
+            && p.time <= open.until
+        {
+            open.count += 1;
+            open.last_seen = open.last_seen.max(p.time);
+            open.dirty = true;
+            absorbed = true;
         }
         match decision {
             Some(d) if d.fire => {
@@ -583,11 +583,11 @@ impl Shard {
             }
             // Judge an episode whose end passed.
             let st = &mut self.stores[cid.0 as usize].keys[slot];
-            if let Some(d) = st.window.expire(&c.spec, now) {
-                if d.fire {
-                    let group = st.group.clone().unwrap_or_default();
-                    self.fire(cid, slot, &group, d, 0, out);
-                }
+            if let Some(d) = st.window.expire(&c.spec, now)
+                && d.fire
+            {
+                let group = st.group.clone().unwrap_or_default();
+                self.fire(cid, slot, &group, d, 0, out);
             }
         }
     }

@@ -213,10 +213,10 @@ impl Replay {
     pub fn summary_count(&self, label: &str) -> u64 {
         let words: Vec<&str> = self.stderr.split_whitespace().collect();
         for w in words.windows(2) {
-            if w[1].trim_end_matches(',') == label {
-                if let Ok(n) = w[0].parse() {
-                    return n;
-                }
+            if w[1].trim_end_matches(',') == label
+                && let Ok(n) = w[0].parse()
+            {
+                return n;
             }
         }
         panic!("no {label:?} in the summary:\n{}", self.stderr)
