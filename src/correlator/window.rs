@@ -725,6 +725,23 @@ mod tests {
     }
 
     #[test]
+    fn restored_state_must_fit_its_rule() {
+        let ordered = spec(
+            CorrType::TemporalOrdered,
+            10_000,
+            vec![(CmpOp::Gte, 2.0)],
+            2,
+        );
+        assert!(Window::new(&ordered).fits(&ordered));
+        // A version-1 layout (k² cells) or another type is refused, not indexed.
+        assert!(!Window::Chains(vec![NONE; 4]).fits(&ordered));
+        assert!(!Window::Times(Vec::new()).fits(&ordered));
+        let lt = spec(CorrType::EventCount, 10_000, vec![(CmpOp::Lt, 3.0)], 1);
+        assert!(Window::new(&lt).fits(&lt));
+        assert!(!Window::Times(Vec::new()).fits(&lt));
+    }
+
+    #[test]
     fn percentiles_interpolate_like_the_reference() {
         let s = Spec::new(
             CorrType::ValuePercentile,
