@@ -439,6 +439,28 @@ fn episodes() {
         vec![(10_000, 0, 1.0, 1), (20_000, 0, 1.0, 1)]
     );
 
+    // Out of order within the lateness: a point before the open episode's start begins
+    // it, as in time order ([95 s, 105 s) holds 95 s and 100 s)...
+    let ev = exact(&[fail(100_000, "x"), fail(150_000, "y"), fail(95_000, "x")]);
+    let k = kuzet("lt-late", &rules, &ev, &[]);
+    assert_eq!(k.summary_count("late"), 0);
+    let x: Vec<&Alert> = k
+        .of("brute")
+        .into_iter()
+        .filter(|a| a.group == "src=x")
+        .collect();
+    assert_eq!(
+        (x[0].first_seen, x[0].last_seen, x[0].metric),
+        (95_000, 105_000, Some(2.0))
+    );
+    assert_eq!(x[0].events, vec![0, 2]);
+    // ... unless the episode's later points would then fall outside it: left out.
+    let ev = exact(&[fail(100_000, "x"), fail(108_000, "x"), fail(97_000, "x")]);
+    assert_eq!(
+        shape(&kuzet("lt-late2", &rules, &ev, &[]), "brute"),
+        vec![(110_000, 0, 2.0, 2)]
+    );
+
     // neq reports the episode's true count (not one past the threshold).
     let rules = brute("10s", "{neq: 3}");
     let ev = exact(&(0..7).map(|i| fail(i * 100, "x")).collect::<Vec<_>>());

@@ -18,8 +18,9 @@ use hashbrown::HashMap;
 use super::shard::{EvidenceRing, KeyState, Open, Shard};
 use super::window::Window;
 
-/// Version 2: `temporal_ordered` state holds two chains per cell (see `Window::Chains`);
-/// a version-1 checkpoint would be read with the wrong layout, so it is refused.
+/// Version 2: `temporal_ordered` state holds two chains per cell (see `Window::Chains`),
+/// episodes their floor; a version-1 checkpoint would be read with the wrong layout, so it
+/// is refused.
 const MAGIC: &[u8; 8] = b"KUZETCK2";
 
 /// A checkpoint that could not be read, and why.
@@ -96,10 +97,12 @@ impl W {
                 start,
                 inner,
                 count,
+                floor,
             } => {
                 self.u8(6);
                 self.i64(*start);
                 self.u64(*count);
+                self.i64(*floor);
                 self.window(inner);
             }
         }
@@ -175,9 +178,11 @@ impl R<'_> {
             6 => {
                 let start = self.i64()?;
                 let count = self.u64()?;
+                let floor = self.i64()?;
                 Window::Episode {
                     start,
                     count,
+                    floor,
                     inner: Box::new(self.window()?),
                 }
             }

@@ -9,7 +9,8 @@
 //! * **At the window's end** (`lt`, `lte`, `eq`, `neq` alone, and expressions with `not`,
 //!   i.e. absence): an *episode* opens at the first event of the key, covers `[t0, t0 + T)`,
 //!   and is judged when event time passes `t0 + T` (a timer; or the first event past the
-//!   end). The next event opens the next episode.
+//!   end). The next event opens the next episode. An event arriving out of order before the
+//!   open episode's start begins it instead, if the episode's points stay within T of it.
 //!
 //! State is the minimum each decision needs: for `event_count ≥ N`, the last N + 1 timestamps
 //! (`neq`: up to `max_values`); for `value_count ≥ N`, the N + 1 most recently seen distinct
@@ -137,6 +138,9 @@ pub enum Window {
         start: i64,
         inner: Box<Window>,
         count: u64,
+        /// End of the last episode judged (`i64::MIN`: none): an open episode may move its
+        /// start back to a late point, but not into a judged one.
+        floor: i64,
     },
 }
 
@@ -168,6 +172,7 @@ impl Window {
                 start: i64::MIN,
                 inner: Box::new(inner),
                 count: 0,
+                floor: i64::MIN,
             }
         }
     }
@@ -260,6 +265,7 @@ impl Window {
             start,
             inner,
             count,
+            floor,
         } = self
         {
             let mut closed = None;
@@ -273,8 +279,18 @@ impl Window {
                 ));
                 **inner = Window::fresh(spec);
                 *count = 0;
+                *floor = start.saturating_add(spec.timespan);
             }
             if *count == 0 {
+                *start = p.time;
+            } else if p.time < *start
+                && p.time >= *floor
+                && inner.newest() < p.time.saturating_add(spec.timespan)
+            {
+                // A point arriving out of order, before the open episode's start: it is the
+                // key's first event in time, so the episode begins at it (as it would have
+                // in time order), as long as that keeps the episode's points within T and
+                // out of the episode already judged. Otherwise it is left out.
                 *start = p.time;
             }
             if p.time >= *start {
@@ -337,6 +353,7 @@ impl Window {
             start,
             inner,
             count,
+            floor,
         } = self
         {
             let end = start.saturating_add(spec.timespan);
@@ -344,6 +361,7 @@ impl Window {
                 let d = judge(spec, inner, *start, end, *count);
                 **inner = Window::fresh(spec);
                 *count = 0;
+                *floor = end;
                 return Some(d);
             }
         }
