@@ -192,6 +192,8 @@ fn late_value_within_lateness() {
     let a = k.of("sum");
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!((a[0].last_seen, a[0].metric), (9_500, Some(15.0)));
+    // `count` is events, not the sum.
+    assert_eq!(a[0].count, 3);
     let mut seqs = a[0].events.clone();
     seqs.sort_unstable();
     assert_eq!(seqs, vec![0, 1, 3]);

@@ -449,7 +449,8 @@ impl Shard {
             .write(group)
             .write(&d.first.to_le_bytes())
             .finish();
-        let count = d.metric.max(1.0) as u64;
+        // Not the metric: a value_sum of 12 bytes over 3 events is 3 events.
+        let count = d.events.max(1);
         // Evidence from the judged window only: an episode ends before `at` (it was
         // judged because time reached `at`), a trailing window ends at `at`.
         let last = if c.spec.immediate { at } else { at - 1 };

@@ -159,6 +159,10 @@ pub struct Decision {
     /// `start + T`. Alerts carry it, not the time of the event that happened to trigger
     /// the decision.
     pub at: i64,
+    /// Events that counted: the window's events for `event_count` and the value types
+    /// (with or without a numeric value); `value_count` and the temporal types keep no
+    /// per-event state, so for them the metric (values, rules seen), at least 1.
+    pub events: u64,
 }
 
 impl Window {
@@ -485,6 +489,7 @@ fn judge(spec: &Spec, w: &Window, start: i64, end: i64, count: u64) -> Decision 
     if spec.kind == CorrType::EventCount {
         // Every point of the episode is in it: the exact count, whatever `cap` kept.
         d.metric = count as f64;
+        d.events = count;
         d.fire = spec.holds(d.metric);
     }
     // The episode is what was judged: it began with the key's first event and ends at
@@ -501,10 +506,12 @@ fn judge(spec: &Spec, w: &Window, start: i64, end: i64, count: u64) -> Decision 
 fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
     let inw = |t: i64| t > lo && t <= hi;
     let mut first = i64::MAX;
+    let mut events = None;
     let metric = match w {
         Window::Times(v) => {
             let n = v.iter().filter(|&&t| inw(t)).count();
             first = v.iter().copied().find(|&t| inw(t)).unwrap_or(i64::MAX);
+            events = Some(n as u64);
             n as f64
         }
         Window::Distinct(v) => {
@@ -532,6 +539,7 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
                     metric: n as f64,
                     first: if first == i64::MAX { hi } else { first },
                     at: hi,
+                    events: n.max(1) as u64,
                 };
             }
             n as f64
@@ -555,8 +563,10 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
         }
         Window::Values(v) => {
             let mut xs: Vec<f64> = Vec::new();
+            let mut n = 0;
             for &(t, bits) in v {
                 if inw(t) {
+                    n += 1;
                     first = first.min(t);
                     let x = f64::from_bits(bits);
                     if x.is_finite() {
@@ -564,6 +574,7 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
                     }
                 }
             }
+            events = Some(n);
             match aggregate(spec, &mut xs) {
                 Some(m) => m,
                 // No numeric value in the window: no metric, never fires (as the reference).
@@ -573,6 +584,7 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
                         metric: f64::NAN,
                         first: if first == i64::MAX { hi } else { first },
                         at: hi,
+                        events: n,
                     };
                 }
             }
@@ -584,6 +596,7 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
         metric,
         first: if first == i64::MAX { hi } else { first },
         at: hi,
+        events: events.unwrap_or(metric.max(1.0) as u64),
     }
 }
 
