@@ -143,6 +143,14 @@ fn journal(dir: &Path) -> Vec<(String, u64)> {
 #[test]
 fn kill_and_resume() {
     let started = Instant::now();
+    // A failed run leaves its ~120 MB behind for a look; the next run clears it.
+    if let Ok(old) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) {
+        for e in old.flatten() {
+            if e.file_name().to_string_lossy().starts_with("corr-crash-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
     let dir = scratch("crash");
     let file = dir.join("events.jsonl");
     let attacks = generate(&file);
