@@ -1017,6 +1017,75 @@ fn evict_stalest(store: &mut Store, now: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::correlator::Hit;
+    use crate::engine::{self, EngineConfig};
+    use crate::parser::ParserConfig;
+
+    /// Correlations from rule YAML (documents joined by `---`).
+    fn correlations(yaml: &str) -> Arc<Correlations> {
+        let dir = std::env::temp_dir().join(format!(
+            "kuzet-shard-test-{}-{:x}",
+            std::process::id(),
+            xxhash_rust::xxh3::xxh3_64(yaml.as_bytes())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("r.yml"), yaml).unwrap();
+        let cfg = EngineConfig {
+            rule_paths: vec![dir.clone()],
+            no_default_pipelines: true,
+            ..EngineConfig::default()
+        };
+        let e = engine::build(&cfg, &[&ParserConfig::default()]).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(e.errors.is_empty(), "{:?}", e.errors);
+        e.correlations.clone()
+    }
+
+    /// One hit of correlation 0 for group `g` at `time`.
+    fn hit(c: &Correlations, b: &mut HitBatch, g: &[u8], time: i64) {
+        let cc = c.get(CorrId(0));
+        let group = b.push_bytes(g);
+        let raw = b.push_bytes(b"raw");
+        b.hits.push(Hit {
+            corr: CorrId(0),
+            slot: 0,
+            key: key_hash(cc, g),
+            route: 0,
+            time,
+            received: time,
+            value: None,
+            group,
+            raw,
+        });
+    }
+
+    const FAIL: &str = "title: fail\nname: fail\nlogsource: {product: t}\ndetection: {sel: {action: fail}, condition: sel}\n---\n";
+
+    /// A busy key keeps one timer: its open alert's (which moves itself as the alert is
+    /// extended), not one per absorbed firing event; likewise one per episode, not per point.
+    #[test]
+    fn a_busy_key_holds_one_timer() {
+        for cond in ["{gte: 2}", "{lt: 100000}"] {
+            let c = correlations(&format!(
+                "{FAIL}title: brute\nname: brute\ncorrelation: {{type: event_count, rules: [fail], group-by: [src], timespan: 10m, condition: {cond}}}"
+            ));
+            let mut shard = Shard::new(c.clone(), 0);
+            let mut out = Vec::new();
+            for i in 0..1000 {
+                let mut b = HitBatch::default();
+                hit(&c, &mut b, b"10.0.0.1", i * 1000);
+                shard.process(&b, &mut out);
+                assert!(
+                    shard.st.timers.len() <= 2,
+                    "{cond}: {}",
+                    shard.st.timers.len()
+                );
+            }
+            shard.flush(&mut out);
+            // gte: one alert and its closing update; lt: the 1 000 s in 10 m episodes.
+            assert!(!out.is_empty(), "{cond}");
+        }
+    }
 
     #[test]
     fn evidence_ring_chains_and_forgets() {

@@ -829,6 +829,13 @@ mod tests {
         assert!(w.expire(&s, 25_000).unwrap().fire);
     }
 
+    /// Every key of a rule without the shard's inline record holds a `Window` inline:
+    /// `Episode::floor` fits only because `count` is 32 bits.
+    #[test]
+    fn a_window_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<Window>(), 32);
+    }
+
     #[test]
     fn restored_state_must_fit_its_rule() {
         let ordered = spec(
