@@ -248,7 +248,7 @@ impl Default for StatsConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
-    /// `stdout`, `file`, `syslog` or `webhook`.
+    /// `stdout`, `file`, `syslog`, `webhook`, or `discard` (count and drop: benchmarks).
     #[serde(rename = "type")]
     pub kind: String,
     /// Name in metrics and logs; default: the type and position.
@@ -391,6 +391,49 @@ impl Default for Config {
             stats: StatsConfig::default(),
             sinks: vec![SinkConfig::new("stdout")],
         }
+    }
+}
+
+/// Where a sink sends to: a transport and a `host:port` resolved when connecting (a name
+/// need not resolve when the config is checked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub transport: crate::reader::Transport,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Target {
+    pub fn parse(s: &str) -> Result<Target, String> {
+        use crate::reader::Transport;
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+            format!("{s:?}: expected udp://, tcp:// or tls:// followed by host:port")
+        })?;
+        let transport = match scheme {
+            "udp" => Transport::Udp,
+            "tcp" => Transport::Tcp,
+            "tls" => Transport::Tls,
+            other => {
+                return Err(format!(
+                    "{s:?}: unknown transport {other:?} (udp, tcp or tls)"
+                ));
+            }
+        };
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{s:?}: expected host:port"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{s:?}: {port:?} is not a port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("{s:?}: no host"));
+        }
+        Ok(Target {
+            transport,
+            host: host.to_string(),
+            port,
+        })
     }
 }
 
@@ -561,7 +604,7 @@ impl Config {
                 );
             }
             match s.kind.as_str() {
-                "stdout" => {}
+                "stdout" | "discard" => {}
                 "file" => {
                     if s.path.is_none() {
                         err(p("path"), "a file sink needs a path".into());
@@ -570,7 +613,7 @@ impl Config {
                 "syslog" => match &s.address {
                     None => err(p("address"), "a syslog sink needs an address".into()),
                     Some(a) => {
-                        if let Err(e) = ListenSpec::parse(a) {
+                        if let Err(e) = Target::parse(a) {
                             err(p("address"), e);
                         }
                         if !matches!(s.format.as_str(), "json" | "sd") {
@@ -595,7 +638,7 @@ impl Config {
                 }
                 other => err(
                     p("type"),
-                    format!("{other:?} is not one of stdout, file, syslog, webhook"),
+                    format!("{other:?} is not one of stdout, file, syslog, webhook, discard"),
                 ),
             }
         }
@@ -683,6 +726,31 @@ mod tests {
             );
         }
         assert_eq!(Config::from_toml("").unwrap(), c);
+    }
+
+    #[test]
+    fn the_example_file_loads_and_its_active_values_are_the_defaults() {
+        let c = Config::from_toml(include_str!("../kuzet.example.toml")).unwrap();
+        assert_eq!(c, Config::default());
+        // Every commented-out section also loads once uncommented.
+        let all: String = include_str!("../kuzet.example.toml")
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| {
+                        r.starts_with("[[")
+                            || r.split_once(" = ").is_some_and(|(k, _)| {
+                                k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                            })
+                    })
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::from_toml(&all).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(c.listeners.len(), 3);
+        assert_eq!(c.sinks.len(), 4);
+        assert_eq!(c.admin.token.as_deref(), Some("change-me"));
     }
 
     #[test]

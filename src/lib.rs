@@ -20,6 +20,7 @@
 //!
 //! See DESIGN.md for the threading model and the reasoning behind the event model.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod correlator;

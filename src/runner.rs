@@ -96,7 +96,11 @@ impl Stage {
         if let Err(e) = self.parsers[input].parse(frame, received, &mut self.buf) {
             self.stats.parse_errors[e.kind.index()] += 1;
         }
-        if self.engine.extractors.apply(frame, &mut self.buf) {
+        if self.engine.extractors.apply_in_zone(
+            frame,
+            &mut self.buf,
+            self.parsers[input].zone_mut(),
+        ) {
             self.stats.extracted += 1;
         }
         let ev = Event::new(frame, &self.buf);

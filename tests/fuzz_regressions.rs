@@ -4,6 +4,8 @@
 //! Inputs live in `tests/fuzz-regressions/TARGET-ID`, copied from `fuzz/artifacts/TARGET/`;
 //! the file name's prefix picks the check. Add new crashes there; nothing else to edit.
 
+// The Sigma generator's helpers that only the fuzz targets and `sigma_props.rs` use.
+#[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
 mod invariants;
 
@@ -12,6 +14,9 @@ use kuzet::parser::InputFormat;
 fn replay(target: &str, data: &[u8]) {
     match target {
         "framer" => invariants::check_framer(data),
+        "sigma_match" => invariants::check_sigma_match(data),
+        "sigma_load" => invariants::check_sigma_load(data),
+        "literal_set" => invariants::check_literal_set(data),
         _ => {
             let format = match target.strip_prefix("parse_") {
                 Some("rfc5424") => InputFormat::Rfc5424,

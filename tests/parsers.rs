@@ -1211,6 +1211,56 @@ static JSON: &[Case] = &[
             ("$time", r#""2024-03-10T11:59:59.482Z""#),
         ],
     ),
+    // Winlogbeat 8: the dotted names stay, and the Sigma names are added (parser/json.rs).
+    case(
+        "winlogbeat_sigma_names",
+        r#"{"@timestamp":"2024-03-10T11:59:59.482Z","winlog":{"api":"wineventlog","channel":"Security","computer_name":"WIN-DC01.corp.example.com","event_data":{"IpAddress":"203.0.113.50","LogonType":"3","TargetUserName":"administrator"},"event_id":"4625","provider_name":"Microsoft-Windows-Security-Auditing","record_id":1234567,"task":"Logon"}}"#,
+        &[
+            ("winlog.event_id", r#""4625""#),
+            ("winlog.event_data.TargetUserName", r#""administrator""#),
+            ("EventID", r#""4625""#),
+            ("Channel", r#""Security""#),
+            ("Computer", r#""WIN-DC01.corp.example.com""#),
+            (
+                "Provider_Name",
+                r#""Microsoft-Windows-Security-Auditing""#,
+            ),
+            ("EventRecordID", "1234567"),
+            ("TargetUserName", r#""administrator""#),
+            ("IpAddress", r#""203.0.113.50""#),
+            ("LogonType", r#""3""#),
+            ("task", ABSENT),
+            ("api", ABSENT),
+            ("$time", r#""2024-03-10T11:59:59.482Z""#),
+        ],
+    ),
+    // `user_data` too (1102, 104); 104's own `Channel` (the cleared log) comes second.
+    case(
+        "winlogbeat_user_data",
+        r#"{"@timestamp":"2024-03-10T12:00:00Z","winlog":{"channel":"System","event_id":"104","provider_name":"Microsoft-Windows-Eventlog","user_data":{"BackupPath":"","Channel":"Application","SubjectDomainName":"CORP","SubjectUserName":"mallory","xml_name":"LogFileCleared"}}}"#,
+        &[
+            ("EventID", r#""104""#),
+            ("Channel", r#"["System","Application"]"#),
+            ("SubjectUserName", r#""mallory""#),
+            ("winlog.user_data.Channel", r#""Application""#),
+        ],
+    ),
+    // Winlogbeat 7 through Logstash: a numeric event_id stays a number.
+    case(
+        "winlogbeat_7_numeric_event_id",
+        r#"{"@timestamp":"2024-03-10T12:00:01.007Z","@version":"1","winlog":{"channel":"Security","event_id":4624,"event_data":{"TargetUserName":"alice"}}}"#,
+        &[("EventID", "4624"), ("TargetUserName", r#""alice""#)],
+    ),
+    // Only a `winlog` object with an `event_id` is Winlogbeat's.
+    case(
+        "winlog_without_event_id_is_not_flattened",
+        r#"{"winlog":{"channel":"Security","event_data":{"TargetUserName":"alice"}}}"#,
+        &[
+            ("winlog.event_data.TargetUserName", r#""alice""#),
+            ("TargetUserName", ABSENT),
+            ("Channel", ABSENT),
+        ],
+    ),
     // Time fields, in the order of DEFAULT_TIME_FIELDS; the first valid one wins.
     case(
         "time_at_timestamp_before_timestamp",
@@ -1696,7 +1746,63 @@ static KV: &[Case] = &[
     case("forced_kv_without_pairs", "just text", &[])
         .format("kv")
         .err("kv")
-        .raw_only(),
+        .raw_only(),    // Linux audit records: the time is audit(SECONDS.MILLIS:SERIAL); a user-space record's
+    // single-quoted msg='...' holds pairs of its own.
+    case(
+        "audit_raw_user_auth",
+        r#"type=USER_AUTH msg=audit(1700000000.123:457): pid=4100 uid=0 auid=4294967295 ses=4294967295 subj=unconfined msg='op=PAM:authentication grantors=? acct="bob" exe="/usr/sbin/sshd" hostname=203.0.113.7 addr=203.0.113.7 terminal=ssh res=failed'"#,
+        &[
+            ("type", r#""USER_AUTH""#),
+            ("pid", r#""4100""#),
+            ("op", r#""PAM:authentication""#),
+            ("acct", r#""bob""#),
+            ("exe", r#""/usr/sbin/sshd""#),
+            ("addr", r#""203.0.113.7""#),
+            ("terminal", r#""ssh""#),
+            ("res", r#""failed""#),
+            (
+                "msg",
+                r#"["audit(1700000000.123:457):","op=PAM:authentication grantors=? acct=\"bob\" exe=\"/usr/sbin/sshd\" hostname=203.0.113.7 addr=203.0.113.7 terminal=ssh res=failed"]"#,
+            ),
+            ("$time", r#""2023-11-14T22:13:20.123Z""#),
+            ("$format", r#""kv""#),
+        ],
+    ),
+    case(
+        "audit_relayed_by_syslog_keeps_the_record_time",
+        r#"<86>Nov 14 22:13:25 web01 audisp-syslog: type=ADD_USER msg=audit(1700000000.5:60): pid=2004 uid=0 auid=1000 ses=3 msg='op=add-user acct="eve" exe="/usr/sbin/useradd" hostname=web01 addr=? terminal=pts/0 res=success'"#,
+        &[
+            ("appname", r#""audisp-syslog""#),
+            // The audit record's hostname= does not replace the reporting host.
+            ("hostname", r#""web01""#),
+            ("type", r#""ADD_USER""#),
+            ("op", r#""add-user""#),
+            ("acct", r#""eve""#),
+            ("res", r#""success""#),
+            ("$time", r#""2023-11-14T22:13:20.500Z""#),
+            ("$payload", r#""kv""#),
+        ],
+    )
+    .at("2023-11-15T00:00:00Z"),
+    case(
+        "audit_enriched_fields_after_gs",
+        "type=SYSCALL msg=audit(1700000000.250:99): arch=c000003e syscall=59 success=yes exit=0 ppid=900 pid=901 auid=1000 uid=0 comm=\"bash\" exe=\"/usr/bin/bash\" key=\"rootcmd\"\u{1d}ARCH=x86_64 SYSCALL=execve AUID=\"alice\" UID=\"root\"",
+        &[
+            ("syscall", r#""59""#),
+            ("key", r#""rootcmd""#),
+            ("ARCH", r#""x86_64""#),
+            ("SYSCALL", r#""execve""#),
+            ("AUID", r#""alice""#),
+            ("UID", r#""root""#),
+            ("$time", r#""2023-11-14T22:13:20.250Z""#),
+        ],
+    ),
+    // Only an audit msg='...' is opened: a double-quoted msg is text.
+    case(
+        "double_quoted_msg_is_not_opened",
+        r#"type=x msg="user=bob action=login""#,
+        &[("msg", r#""user=bob action=login""#), ("user", ABSENT)],
+    ),
 ];
 
 // ---------------------------------------------------------------------------------------

@@ -14,6 +14,14 @@
 //! Framer invariants: decoding in random chunks through the smallest legal buffer gives the
 //! same frames and counters as one decode; frames are non-empty and at most `max_frame`; the
 //! unconsumed tail never exceeds its documented bound.
+//!
+//! Sigma invariants (the compiled matcher against the reference interpreter, the rule loader,
+//! the literal set) and the generator of rules and events live in `sigma.rs`; proptest runs
+//! the same code in `tests/sigma_props.rs`.
+
+pub mod sigma;
+
+pub use sigma::{check_literal_set, check_sigma_load, check_sigma_match};
 
 use std::sync::Arc;
 

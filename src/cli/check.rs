@@ -14,20 +14,49 @@ use crate::parser::ParserConfig;
 pub struct CheckArgs {
     #[command(flatten)]
     pub sources: super::RuleArgs,
+    /// Validate this daemon config (and load the rules it names) instead.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
     /// Print rule-set statistics (buckets, prefilter) as well.
     #[arg(long)]
     pub stats: bool,
 }
 
 pub fn run(a: CheckArgs) -> Result<ExitCode, CliError> {
-    let cfg = a.sources.engine_config();
-    let e = match engine::build(&cfg, &[&ParserConfig::default()]) {
+    let built = match &a.config {
+        Some(path) => {
+            let mut c = match crate::config::Config::load(path) {
+                Ok(c) => c,
+                Err(errs) => {
+                    for e in &errs {
+                        println!("{e}");
+                    }
+                    println!(
+                        "{}: {} problem(s); nothing started",
+                        path.display(),
+                        errs.len()
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            if !a.sources.rules.is_empty() {
+                c.rules.paths = a.sources.rules.clone();
+            }
+            crate::pipeline::build_engine(&c).map(|(e, _)| e)
+        }
+        None => engine::build(&a.sources.engine_config(), &[&ParserConfig::default()])
+            .map_err(|errs| errs.iter().map(|e| e.to_string()).collect()),
+    };
+    let e = match built {
         Ok(e) => e,
         Err(errs) => {
             for e in &errs {
                 println!("{e}");
             }
-            println!("0 rules loaded: {} pipeline(s) failed", errs.len());
+            println!(
+                "0 rules loaded: {} problem(s) with pipelines or the config",
+                errs.len()
+            );
             return Ok(ExitCode::from(1));
         }
     };

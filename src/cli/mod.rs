@@ -2,9 +2,11 @@
 //! Errors reach the user here, mapped to exit codes; `anyhow`-style catch-alls stay out of
 //! the library.
 
+pub mod bench;
 pub mod check;
 pub mod parse;
 pub mod replay;
+pub mod run;
 pub mod test;
 
 use std::path::PathBuf;
@@ -24,6 +26,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the daemon: listen, detect, correlate, alert (embedded defaults, or --config).
+    Run(run::RunArgs),
+    /// Measure the daemon pipeline end to end over TCP loopback (saturation and latency).
+    Bench(bench::BenchArgs),
     /// Print every input event as one flat JSON object per line (what rules will see).
     Parse(parse::ParseArgs),
     /// Load and compile rules without running; report every rule that fails.
@@ -37,6 +43,8 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Parse(a) => parse::run(a),
         Command::Check(a) => check::run(a),
         Command::Replay(a) => replay::run(a),

@@ -101,7 +101,8 @@ impl Printer {
             self.errors += 1;
             report(&e);
         }
-        self.extractors.apply(frame, &mut self.buf);
+        self.extractors
+            .apply_in_zone(frame, &mut self.buf, self.parser.zone_mut());
         self.line.clear();
         write_event(
             self.parser.table(),

@@ -11,7 +11,9 @@
 //! ```yaml
 //! name: openssh
 //! select:
-//!   appname: [sshd]               # any of; or appname_prefix / message_prefix / fields
+//!   appname: [sshd]               # any of; or appname_prefix / message_prefix /
+//!                                 # message_regex / fields (all given must hold;
+//!                                 # fields: {type: [USER_AUTH, ADD_USER]}: any listed value)
 //! logsource:                      # one or several (an event can be sshd and auth at once)
 //!   - {product: linux, service: sshd}
 //!   - {product: linux, service: auth}
@@ -20,9 +22,16 @@
 //!     set: {action: login, outcome: failure, invalid_user: "true"}
 //!   - regex: '^Accepted (?P<method>\S+) for (?P<user>\S+) from (?P<src_ip>\S+)'
 //!     set: {action: login, outcome: success}
-//! copy: {user: TargetUserName}    # field aliases for structured events
+//! copy: {user: TargetUserName}    # field aliases (after the patterns: captures too)
+//! map: {proto: {TCP: tcp, "6": tcp}}  # value translations, exact, after the copies
+//! time: [log_time, [date, time]]  # the event's own time: first field (or fields joined
+//!                                 # by a space) that reads as a stamp (see `time`)
 //! set: {vendor: openssh}          # constants for every selected event
 //! ```
+//!
+//! Order for a selected event: logsource class and `set` constants, the first matching
+//! pattern's captures and constants, `copy`, `map`, `time`. Copies, maps and time apply
+//! whether or not a pattern matched (a structured FortiGate event has no pattern at all).
 //!
 //! Captures are typed: `word` (up to a space), `int` (optional sign, digits), `ip` (IPv4 or
 //! IPv6 characters, validated), `quoted` (a `"…"` string, quotes removed, or a word), `rest`
@@ -32,11 +41,18 @@
 //! comes last. A `match` pattern must cover the whole message; `{_:rest}` ignores a tail.
 //! Literals are matched exactly; patterns are dispatched by their leading literal, so only the
 //! few that can match a message are tried, and a regex is used only where a pattern says so.
+//!
+//! A pattern with `field: NAME` matches that field's text instead of the message (structured
+//! events: Windows' `IpAddress` is `-`, `203.0.113.7` or `::ffff:203.0.113.7`, and
+//! `match: "::ffff:{src_ip:ip}"` keeps only the address).
+
+pub mod time;
 
 use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use crate::event::time::{Tz, ZoneResolver};
 use crate::event::{EventBuf, FieldId, FieldTable, Repr, Span, Src};
 use crate::sigma::Logsource;
 use crate::sigma::error::{Problem, RuleError};
@@ -84,6 +100,8 @@ enum Matcher {
 #[derive(Debug)]
 struct Pattern {
     matcher: Matcher,
+    /// The text field matched (`field:`); `None`: the message.
+    field: Option<FieldId>,
     /// The literal the message must start with (for dispatch); empty: none.
     lead: Box<[u8]>,
     sets: Constants,
@@ -95,9 +113,14 @@ struct Select {
     appnames: Vec<Box<[u8]>>,
     appname_prefixes: Vec<Box<[u8]>>,
     message_prefix: Option<Box<[u8]>>,
+    /// A regex the message must match (for lines with no appname: files of web logs).
+    message_regex: Option<regex::bytes::Regex>,
     /// Field values the event must have (text, exact).
-    fields: Vec<(FieldId, Box<[u8]>)>,
+    fields: Vec<(FieldId, Vec<Box<[u8]>>)>,
 }
+
+/// Value translations for one field: (from, to), compared exactly.
+type ValueMap = (FieldId, Vec<(Box<[u8]>, Box<[u8]>)>);
 
 #[derive(Debug)]
 struct Extractor {
@@ -107,8 +130,15 @@ struct Extractor {
     class: u16,
     patterns: Vec<Pattern>,
     copies: Vec<(FieldId, FieldId)>,
+    maps: Vec<ValueMap>,
+    /// Where the event's own time is: alternatives tried in order, each the fields whose
+    /// values, joined by a space, make one stamp (see [`time::parse_log_time`]).
+    times: Vec<Vec<FieldId>>,
     sets: Constants,
 }
+
+/// Longest stamp [`Extractors::apply_in_zone`] assembles from `time:` fields.
+const MAX_STAMP: usize = 96;
 
 /// An extractor as written, before field interning.
 #[derive(Clone, Debug)]
@@ -304,10 +334,16 @@ impl Extractors {
         self.list.is_empty()
     }
 
-    /// Applies the first extractor that selects the event in `buf` (parsed from `raw`):
-    /// its logsource class, its constants and copies, and the fields of its first matching
-    /// pattern. Returns whether a pattern matched.
+    /// [`Extractors::apply_in_zone`] reading zone-less stamps as UTC.
     pub fn apply(&self, raw: &[u8], buf: &mut EventBuf) -> bool {
+        self.apply_in_zone(raw, buf, &mut ZoneResolver::new(Tz::Utc))
+    }
+
+    /// Applies the first extractor that selects the event in `buf` (parsed from `raw`): its
+    /// logsource class and constants, the fields of its first matching pattern, then its
+    /// copies, value maps and event time (zone-less stamps read in `zone`, the input's).
+    /// Returns whether a pattern matched.
+    pub fn apply_in_zone(&self, raw: &[u8], buf: &mut EventBuf, zone: &mut ZoneResolver) -> bool {
         if self.list.is_empty() {
             return false;
         }
@@ -341,56 +377,30 @@ impl Extractors {
             let s = buf.push_scratch(v);
             buf.set(*f, Repr::Str(s));
         }
+        let matched = x.match_patterns(raw, buf);
+        // After the patterns, so their captures can be aliased too.
         for &(to, from) in &x.copies {
             if let Some(v) = buf.get_repr(from) {
                 buf.set(to, v);
             }
         }
-        let Some(Repr::Str(msg)) = buf.get_repr(FieldId::MESSAGE) else {
-            return false;
-        };
-        let mut caps = std::mem::take(&mut buf.captures);
-        let text = bytes(raw, buf, msg);
-        let found = x.patterns.iter().find(|p| {
-            if !text.starts_with(&p.lead) {
-                return false;
+        for (f, table) in &x.maps {
+            let mut tmp = Vec::new();
+            let ev = crate::event::Event::new(raw, buf);
+            let Some(v) = ev.get(*f) else { continue };
+            let v = v.text(&mut tmp);
+            if let Some((_, to)) = table.iter().find(|(from, _)| **from == *v) {
+                let s = buf.push_scratch(to);
+                buf.set(*f, Repr::Str(s));
             }
-            caps.clear();
-            match &p.matcher {
-                Matcher::Tokens(t) => match_tokens(t, text, 0, &mut caps),
-                Matcher::Regex(re, groups) => match re.captures(text) {
-                    Some(c) => {
-                        for &(g, f) in groups {
-                            if let Some(m) = c.get(g) {
-                                caps.push((Some(f), m.start(), m.end()));
-                            }
-                        }
-                        true
-                    }
-                    None => false,
-                },
+        }
+        for alt in &x.times {
+            if let Some(t) = stamp(raw, buf, alt, zone) {
+                buf.set_time(t);
+                break;
             }
-        });
-        let Some(p) = found else {
-            buf.captures = caps;
-            return false;
-        };
-        for &(f, a, e) in &caps {
-            let Some(f) = f else { continue };
-            let (a, e) = trim_quotes(bytes(raw, buf, msg), a, e);
-            let span = Span {
-                src: msg.src,
-                start: msg.start + a as u32,
-                len: (e - a) as u32,
-            };
-            buf.set(f, Repr::Str(span));
         }
-        for (f, v) in &p.sets {
-            let s = buf.push_scratch(v);
-            buf.set(*f, Repr::Str(s));
-        }
-        buf.captures = caps;
-        true
+        matched
     }
 
     fn selects(&self, i: usize, raw: &[u8], buf: &EventBuf) -> bool {
@@ -409,6 +419,14 @@ impl Extractors {
                 return false;
             };
             if !bytes(raw, buf, m).starts_with(p) {
+                return false;
+            }
+        }
+        if let Some(re) = &s.message_regex {
+            let Some(Repr::Str(m)) = buf.get_repr(FieldId::MESSAGE) else {
+                return false;
+            };
+            if !re.is_match(bytes(raw, buf, m)) {
                 return false;
             }
         }
@@ -432,12 +450,92 @@ impl Extractors {
                     &tmp[..n]
                 }
             };
-            if v != &**want {
+            if !want.iter().any(|w| v == &**w) {
                 return false;
             }
         }
         true
     }
+}
+
+impl Extractor {
+    /// Tries the patterns on the message; the first that matches sets its fields.
+    fn match_patterns(&self, raw: &[u8], buf: &mut EventBuf) -> bool {
+        let mut caps = std::mem::take(&mut buf.captures);
+        let found = self.patterns.iter().find_map(|p| {
+            let Some(Repr::Str(msg)) = buf.get_repr(p.field.unwrap_or(FieldId::MESSAGE)) else {
+                return None;
+            };
+            let text = bytes(raw, buf, msg);
+            if !text.starts_with(&p.lead) {
+                return None;
+            }
+            caps.clear();
+            let matched = match &p.matcher {
+                Matcher::Tokens(t) => match_tokens(t, text, 0, &mut caps),
+                Matcher::Regex(re, groups) => match re.captures(text) {
+                    Some(c) => {
+                        for &(g, f) in groups {
+                            if let Some(m) = c.get(g) {
+                                caps.push((Some(f), m.start(), m.end()));
+                            }
+                        }
+                        true
+                    }
+                    None => false,
+                },
+            };
+            matched.then_some((p, msg))
+        });
+        let Some((p, msg)) = found else {
+            buf.captures = caps;
+            return false;
+        };
+        for &(f, a, e) in &caps {
+            let Some(f) = f else { continue };
+            let (a, e) = trim_quotes(bytes(raw, buf, msg), a, e);
+            let span = Span {
+                src: msg.src,
+                start: msg.start + a as u32,
+                len: (e - a) as u32,
+            };
+            buf.set(f, Repr::Str(span));
+        }
+        for (f, v) in &p.sets {
+            let s = buf.push_scratch(v);
+            buf.set(*f, Repr::Str(s));
+        }
+        buf.captures = caps;
+        true
+    }
+}
+
+/// The event time written in `fields` (their values joined by a space), if all are present
+/// and the result is a stamp [`time::parse_log_time`] reads.
+fn stamp(
+    raw: &[u8],
+    buf: &EventBuf,
+    fields: &[FieldId],
+    zone: &mut ZoneResolver,
+) -> Option<crate::event::Timestamp> {
+    let mut out = [0u8; MAX_STAMP];
+    let mut n = 0;
+    let mut tmp = Vec::new();
+    let ev = crate::event::Event::new(raw, buf);
+    for (k, f) in fields.iter().enumerate() {
+        let v = ev.get(*f)?;
+        let v = v.text(&mut tmp);
+        let sep = usize::from(k > 0);
+        if n + sep + v.len() > MAX_STAMP {
+            return None;
+        }
+        if sep == 1 {
+            out[n] = b' ';
+        }
+        out[n + sep..n + sep + v.len()].copy_from_slice(v);
+        n += sep + v.len();
+    }
+    time::parse_log_time(&out[..n], zone)
 }
 
 /// The bytes of a span of the event being built.
@@ -569,6 +667,15 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
                     "message_prefix" => {
                         select.message_prefix = scalar_text(v).map(|x| x.into_bytes().into())
                     }
+                    "message_regex" => {
+                        let src = scalar_text(v).ok_or_else(|| {
+                            Problem::new("select.message_regex must be a string").near(k.clone())
+                        })?;
+                        let re = regex::bytes::Regex::new(&src).map_err(|e| {
+                            Problem::new(format!("message_regex {src:?}: {e}")).near(src.clone())
+                        })?;
+                        select.message_regex = Some(re);
+                    }
                     "fields" => {
                         let Value::Mapping(fm) = v else {
                             return Err(Problem::new("select.fields must map fields to values")
@@ -576,17 +683,26 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
                         };
                         for (fk, fv) in fm {
                             let fk = scalar_text(fk).unwrap_or_default();
-                            let fv = scalar_text(fv).ok_or_else(|| {
-                                Problem::new("select.fields values must be scalars")
+                            // One value, or a list of values any of which selects.
+                            let values: Vec<Box<[u8]>> = match fv {
+                                Value::Sequence(vs) => vs
+                                    .iter()
+                                    .map(|x| scalar_text(x).map(|t| t.into_bytes().into()))
+                                    .collect::<Option<_>>(),
+                                one => scalar_text(one).map(|t| vec![t.into_bytes().into()]),
+                            }
+                            .filter(|vs: &Vec<Box<[u8]>>| !vs.is_empty())
+                            .ok_or_else(|| {
+                                Problem::new(
+                                    "select.fields values must be scalars or lists of scalars",
+                                )
                             })?;
-                            select
-                                .fields
-                                .push((table.intern(&fk), fv.into_bytes().into()));
+                            select.fields.push((table.intern(&fk), values));
                         }
                     }
                     other => {
                         return Err(Problem::new(format!(
-                            "select: unknown key {other:?} (appname, appname_prefix, message_prefix, fields)"
+                            "select: unknown key {other:?} (appname, appname_prefix, message_prefix, message_regex, fields)"
                         ))
                         .near(other));
                     }
@@ -598,6 +714,7 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
     if select.appnames.is_empty()
         && select.appname_prefixes.is_empty()
         && select.message_prefix.is_none()
+        && select.message_regex.is_none()
         && select.fields.is_empty()
     {
         return Err(Problem::new("select names nothing to select by"));
@@ -630,8 +747,13 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
             } else {
                 return Err(Problem::new("a pattern needs match: or regex:"));
             };
+            let field = pm
+                .get("field")
+                .and_then(scalar_text)
+                .map(|f| table.intern(&f));
             patterns.push(Pattern {
                 matcher,
+                field,
                 lead,
                 sets,
             });
@@ -646,12 +768,63 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
             copies.push((table.intern(&to), table.intern(&from)));
         }
     }
+    let mut maps = Vec::new();
+    match m.get("map") {
+        None | Some(Value::Null) => {}
+        Some(Value::Mapping(mm)) => {
+            for (f, t) in mm {
+                let f =
+                    scalar_text(f).ok_or_else(|| Problem::new("map: field names must be text"))?;
+                let Value::Mapping(tm) = t else {
+                    return Err(Problem::new(format!(
+                        "map {f}: give the values to translate, {{from: to, ...}}"
+                    ))
+                    .near(f));
+                };
+                let mut pairs = Vec::new();
+                for (from, to) in tm {
+                    let (Some(from), Some(to)) = (scalar_text(from), scalar_text(to)) else {
+                        return Err(
+                            Problem::new(format!("map {f}: values must be scalars")).near(f)
+                        );
+                    };
+                    pairs.push((from.into_bytes().into(), to.into_bytes().into()));
+                }
+                maps.push((table.intern(&f), pairs));
+            }
+        }
+        Some(_) => return Err(Problem::new("map must map fields to {from: to} tables")),
+    }
+    let mut times = Vec::new();
+    match m.get("time") {
+        None | Some(Value::Null) => {}
+        Some(Value::Sequence(alts)) => {
+            for a in alts {
+                let names = match a {
+                    Value::Sequence(_) => string_list(a),
+                    other => scalar_text(other).into_iter().collect(),
+                };
+                if names.is_empty() {
+                    return Err(Problem::new(
+                        "time: each entry is a field or a list of fields (joined by a space)",
+                    ));
+                }
+                times.push(names.iter().map(|n| table.intern(n)).collect());
+            }
+        }
+        Some(one) => match scalar_text(one) {
+            Some(n) => times.push(vec![table.intern(&n)]),
+            None => return Err(Problem::new("time: a field or a list of alternatives")),
+        },
+    }
     Ok(Extractor {
         name: d.name.clone(),
         select,
         class,
         patterns,
         copies,
+        maps,
+        times,
         sets: constants(m.get("set"), table)?,
     })
 }
@@ -728,6 +901,166 @@ mod tests {
         assert_eq!(c[0].1, "\"ls -la\"");
     }
 
+    /// Builds extractors from YAML, parses `line` (UTC, or `tz`), applies them; returns the
+    /// event's fields as text, its time (RFC 3339) and whether a pattern matched.
+    fn run_in(yaml: &str, line: &str, tz: &str) -> (Vec<(String, String)>, Option<String>, bool) {
+        use crate::event::{Event, Timestamp};
+        use crate::parser::{Parser, ParserConfig};
+        let (defs, errs) = parse_defs(&Arc::from("t.yml"), yaml);
+        assert!(errs.is_empty(), "{errs:?}");
+        let mut table = FieldTable::new();
+        let cfg = ParserConfig {
+            tz: Tz::parse(tz).unwrap(),
+            ..ParserConfig::default()
+        };
+        cfg.register(&mut table);
+        let (x, errs) = Extractors::build(&defs, |_| 1, &mut table);
+        assert!(errs.is_empty(), "{errs:?}");
+        let table = Arc::new(table);
+        let mut p = Parser::new(table.clone(), cfg);
+        let mut buf = EventBuf::new();
+        // Received 2026-11-25T12:00:00Z: the year of year-less header stamps.
+        let _ = p.parse(
+            line.as_bytes(),
+            Timestamp(1_795_608_000 * 1_000_000_000),
+            &mut buf,
+        );
+        let matched = x.apply_in_zone(line.as_bytes(), &mut buf, p.zone_mut());
+        let ev = Event::new(line.as_bytes(), &buf);
+        let mut tmp = Vec::new();
+        let fields = ev
+            .fields()
+            .map(|(n, v)| {
+                let n = String::from_utf8_lossy(n.resolve(&table)).into_owned();
+                (n, String::from_utf8_lossy(v.text(&mut tmp)).into_owned())
+            })
+            .collect();
+        let time = buf.time().map(|t| {
+            let mut o = Vec::new();
+            t.write_rfc3339(&mut o);
+            String::from_utf8(o).unwrap()
+        });
+        (fields, time, matched)
+    }
+
+    fn run(yaml: &str, line: &str) -> (Vec<(String, String)>, Option<String>, bool) {
+        run_in(yaml, line, "UTC")
+    }
+
+    fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        // The newest value: `fields()` lists shadowed values too, oldest first.
+        fields
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    const WEB: &str = r#"
+name: web
+select:
+  message_regex: '^\S+ \S+ \S+ \[\d\d/\w{3}/\d{4}:'
+set: {action: request}
+patterns:
+  - regex: '^(?P<src_ip>\S+) \S+ \S+ \[(?P<log_time>[^\]]+)\] "(?P<http_method>\S+) (?P<url>\S+)'
+copy: {c-ip: src_ip, cs-method: http_method}
+time: [log_time]
+"#;
+
+    #[test]
+    fn message_regex_selects_lines_without_an_appname() {
+        let line =
+            r#"203.0.113.7 - - [25/Nov/2026:10:00:01 +0100] "GET /x HTTP/1.1" 404 1 "-" "-""#;
+        let (f, t, matched) = run(WEB, line);
+        assert!(matched);
+        assert_eq!(field(&f, "action"), Some("request"));
+        assert_eq!(field(&f, "src_ip"), Some("203.0.113.7"));
+        assert_eq!(t.as_deref(), Some("2026-11-25T09:00:01Z"));
+        // Another line is not selected: no constants, no fields.
+        let (f, t, matched) = run(WEB, "hello world");
+        assert!(!matched);
+        assert_eq!(field(&f, "action"), None);
+        assert_eq!(t, None);
+    }
+
+    #[test]
+    fn copies_alias_pattern_captures() {
+        let line =
+            r#"203.0.113.7 - - [25/Nov/2026:10:00:01 +0000] "POST /login HTTP/1.1" 200 1 "-" "-""#;
+        let (f, _, _) = run(WEB, line);
+        assert_eq!(field(&f, "c-ip"), Some("203.0.113.7"));
+        assert_eq!(field(&f, "cs-method"), Some("POST"));
+    }
+
+    #[test]
+    fn maps_translate_known_values_and_keep_others() {
+        let yaml = r#"
+name: fw
+select: {message_prefix: "date="}
+copy: {src_ip: srcip}
+map:
+  proto: {"6": tcp, "17": udp}
+  action: {accept: allow, close: allow}
+time: [eventtime, [date, time, tz], [date, time]]
+"#;
+        let (f, t, _) = run(
+            yaml,
+            r#"<189>date=2026-11-25 time=11:00:01 tz="+0100" srcip=203.0.113.7 proto=6 action="close""#,
+        );
+        assert_eq!(field(&f, "src_ip"), Some("203.0.113.7"));
+        assert_eq!(field(&f, "proto"), Some("tcp"));
+        assert_eq!(field(&f, "action"), Some("allow"));
+        assert_eq!(t.as_deref(), Some("2026-11-25T10:00:01Z"));
+        let (f, t, _) = run(
+            yaml,
+            r#"<189>date=2026-11-25 time=10:00:01 eventtime=1795600801412345678 proto=47 action="deny""#,
+        );
+        assert_eq!(field(&f, "proto"), Some("47"));
+        assert_eq!(field(&f, "action"), Some("deny"));
+        assert_eq!(t.as_deref(), Some("2026-11-25T10:00:01.412345678Z"));
+        // The last alternative, in the input's zone.
+        let (_, t, _) = run_in(yaml, "<189>date=2026-11-25 time=15:00:01 proto=6", "+05:00");
+        assert_eq!(t.as_deref(), Some("2026-11-25T10:00:01Z"));
+    }
+
+    #[test]
+    fn a_stamp_that_does_not_parse_leaves_the_header_time() {
+        let yaml = r#"
+name: n
+select: {appname: [nginx]}
+patterns:
+  - regex: '^(?P<log_time>\S+ \S+) \['
+time: log_time
+"#;
+        let (_, t, matched) = run(
+            yaml,
+            "<190>Nov 25 10:00:01 web01 nginx: 2026/13/45 99:00:01 [error] x",
+        );
+        assert!(matched);
+        assert_eq!(t.as_deref(), Some("2026-11-25T10:00:01Z"));
+        let (_, t, _) = run(
+            yaml,
+            "<190>Nov 25 10:00:01 web01 nginx: 2026/11/25 10:00:02 [error] x",
+        );
+        assert_eq!(t.as_deref(), Some("2026-11-25T10:00:02Z"));
+    }
+
+    #[test]
+    fn bad_new_keys_are_errors() {
+        for yaml in [
+            "name: a\nselect: {message_regex: '('}\n",
+            "name: a\nselect: {appname: [x]}\nmap: {proto: tcp}\n",
+            "name: a\nselect: {appname: [x]}\nmap: [proto]\n",
+            "name: a\nselect: {appname: [x]}\ntime: [[]]\n",
+        ] {
+            let (defs, errs) = parse_defs(&Arc::from("t.yml"), yaml);
+            assert!(errs.is_empty());
+            let mut table = FieldTable::new();
+            let (_, errs) = Extractors::build(&defs, |_| 0, &mut table);
+            assert_eq!(errs.len(), 1, "{yaml}");
+        }
+    }
+
     #[test]
     fn bad_patterns_are_errors() {
         let mut t = FieldTable::new();
@@ -735,5 +1068,115 @@ mod tests {
         assert!(compile_pattern("{a:rest} x", &mut t).is_err());
         assert!(compile_pattern("{a:float}", &mut t).is_err());
         assert!(compile_pattern("{a", &mut t).is_err());
+    }
+
+    /// A pattern with `field:` matches that field's text, not the message; the first
+    /// pattern that matches wins, and an absent or non-text field matches nothing.
+    #[test]
+    fn field_patterns_match_another_field() {
+        use crate::event::{Event, Timestamp, Value};
+        let yaml = r#"
+name: t
+select: {fields: {Channel: Security}}
+copy: {user: TargetUserName}
+patterns:
+  - field: IpAddress
+    match: "::ffff:{src_ip:ip}"
+  - field: IpAddress
+    match: "{src_ip:ip}"
+  - match: "An account failed to log on.{_:rest}"
+    set: {rendered: "yes"}
+"#;
+        let path: Arc<str> = Arc::from("t.yml");
+        let (defs, errs) = parse_defs(&path, yaml);
+        assert!(errs.is_empty());
+        let mut t = FieldTable::new();
+        let (x, errs) = Extractors::build(&defs, |_| 0, &mut t);
+        assert!(errs.is_empty(), "{errs:?}");
+        let id = |n: &str| t.get(n.as_bytes()).unwrap();
+        let (channel, ip, user, src_ip) = (
+            id("Channel"),
+            id("IpAddress"),
+            id("TargetUserName"),
+            id("src_ip"),
+        );
+        let run = |ip_value: Option<&str>, message: Option<&str>| {
+            let mut buf = EventBuf::new();
+            buf.reset(t.len(), Timestamp(1));
+            let v = buf.push_scratch(b"Security");
+            buf.set(channel, Repr::Str(v));
+            let v = buf.push_scratch(b"alice");
+            buf.set(user, Repr::Str(v));
+            if let Some(a) = ip_value {
+                let v = buf.push_scratch(a.as_bytes());
+                buf.set(ip, Repr::Str(v));
+            }
+            if let Some(m) = message {
+                let v = buf.push_scratch(m.as_bytes());
+                buf.set(FieldId::MESSAGE, Repr::Str(v));
+            }
+            let matched = x.apply(b"", &mut buf);
+            let ev = Event::new(b"", &buf);
+            let text = |f| match ev.get(f) {
+                Some(Value::Str(s)) => Some(String::from_utf8_lossy(s).into_owned()),
+                _ => None,
+            };
+            (
+                matched,
+                text(src_ip),
+                text(id("user")),
+                text(id("rendered")),
+            )
+        };
+        let alice = Some("alice".to_string());
+        assert_eq!(
+            run(Some("::ffff:203.0.113.7"), None),
+            (true, Some("203.0.113.7".into()), alice.clone(), None)
+        );
+        assert_eq!(
+            run(Some("198.51.100.4"), None),
+            (true, Some("198.51.100.4".into()), alice.clone(), None)
+        );
+        // `-` is no address: the field patterns fail, the message pattern is tried.
+        assert_eq!(run(Some("-"), None), (false, None, alice.clone(), None));
+        assert_eq!(
+            run(Some("-"), Some("An account failed to log on.\n")),
+            (true, None, alice.clone(), Some("yes".into()))
+        );
+        assert_eq!(run(None, None), (false, None, alice, None));
+    }
+
+    #[test]
+    fn select_fields_takes_any_listed_value() {
+        // Raw audit.log lines have no appname and no message: only their fields select them.
+        let yaml =
+            "name: audit\nselect:\n  fields: {type: [USER_AUTH, ADD_USER]}\nset: {picked: x}\n";
+        let path: Arc<str> = "t.yml".into();
+        let (defs, errs) = parse_defs(&path, yaml);
+        assert!(errs.is_empty());
+        let mut table = FieldTable::new();
+        let cfg = crate::parser::ParserConfig::default();
+        cfg.register(&mut table);
+        let (x, errs) = Extractors::build(&defs, |_| 0, &mut table);
+        assert!(errs.is_empty(), "{errs:?}");
+        let picked = table.get(b"picked").unwrap();
+        let mut parser = crate::parser::Parser::new(Arc::new(table), cfg);
+        let mut buf = EventBuf::new();
+        for (line, selected) in [
+            ("type=USER_AUTH msg=audit(1.0:1): pid=1 res=failed", true),
+            ("type=ADD_USER msg=audit(1.0:2): pid=1", true),
+            ("type=SYSCALL msg=audit(1.0:3): pid=1", false),
+            ("kind=USER_AUTH pid=1", false),
+        ] {
+            parser
+                .parse(line.as_bytes(), crate::event::Timestamp(0), &mut buf)
+                .unwrap();
+            x.apply(line.as_bytes(), &mut buf);
+            assert_eq!(buf.get_repr(picked).is_some(), selected, "{line}");
+        }
+        let bad = "name: b\nselect:\n  fields: {type: []}\n";
+        let (defs, _) = parse_defs(&path, bad);
+        let (_, errs) = Extractors::build(&defs, |_| 0, &mut FieldTable::new());
+        assert_eq!(errs.len(), 1);
     }
 }

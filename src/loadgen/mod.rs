@@ -2,6 +2,7 @@
 //! `kuzet gen`. Seeded, dependency-free, and stable across versions: the same seed gives the
 //! same bytes, so benchmark inputs and ground truth can be regenerated anywhere.
 
+pub mod syslog;
 pub mod windows;
 
 /// xorshift64*: small, fast, and good enough for synthetic logs (not for cryptography).

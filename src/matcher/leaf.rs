@@ -206,8 +206,21 @@ fn char_len(b: u8) -> usize {
     }
 }
 
-/// Glob match with backtracking to the last `*` (linear for patterns without `?` runs).
+/// Glob match: `*` is any byte sequence, `?` one UTF-8 character (one byte where none
+/// starts). Backtracking to the last `*` is exact when every part matches the same number of
+/// bytes wherever it is tried, or when there is at most one `*`; a `?` is 1 to 4 bytes
+/// depending on where it lands, so with a `?` and several `*`s committing to an earlier `*`'s
+/// first fit can miss a match (`*?*?` on `€`, whose second and third bytes are two
+/// characters-or-bytes): those patterns take `glob_exact`.
 pub fn glob(p: &[GlobPart], h: &[u8]) -> bool {
+    let stars = p.iter().filter(|x| **x == GlobPart::Any).count();
+    if stars >= 2
+        && p.contains(&GlobPart::One)
+        && !h.is_ascii()
+        && let Some(r) = glob_exact(p, h)
+    {
+        return r;
+    }
     fn rec(p: &[GlobPart], h: &[u8]) -> bool {
         let mut pi = 0;
         let mut hi = 0;
@@ -236,10 +249,13 @@ pub fn glob(p: &[GlobPart], h: &[u8]) -> bool {
             } else if hi == h.len() {
                 return true;
             }
-            // Mismatch: let the last `*` swallow one more character.
+            // Mismatch: let the last `*` swallow one more byte. Not a whole character: a
+            // literal made by `wide`/`utf16*` may start inside one (`Ҁ` is `D2 80`, its
+            // UTF-16LE `80 04`), and `*` is any byte sequence, as for the `Contains`/`Suffix`
+            // kinds and the reference; stepping by characters skipped such matches.
             match star {
                 Some((sp, sh)) if sh < h.len() => {
-                    let nh = sh + char_len(h[sh]).min(h.len() - sh);
+                    let nh = sh + 1;
                     star = Some((sp, nh));
                     pi = sp;
                     hi = nh;
@@ -249,6 +265,55 @@ pub fn glob(p: &[GlobPart], h: &[u8]) -> bool {
         }
     }
     rec(p, h)
+}
+
+/// Exact glob match by dynamic programming over haystack positions: for each position, the
+/// set of pattern parts reachable there (a bitset), carried forward through a ring of
+/// pending positions as long as the longest step (a literal, or the 4 bytes of a `?`).
+/// O(len(h) · len(p)) and no allocation; `None` for patterns too big for the bitset or the
+/// ring (64 parts, 255-byte literals), which keep the backtracking match.
+fn glob_exact(p: &[GlobPart], h: &[u8]) -> Option<bool> {
+    const RING: usize = 256;
+    let m = p.len();
+    if m >= 64
+        || p.iter()
+            .any(|x| matches!(x, GlobPart::Lit(l) if l.len() >= RING))
+    {
+        return None;
+    }
+    let n = h.len();
+    let mut ring = [0u64; RING];
+    ring[0] = 1;
+    for i in 0..=n {
+        let mut cur = std::mem::take(&mut ring[i % RING]);
+        // A `*` may match nothing: what reaches it also reaches the part after it.
+        for (j, x) in p.iter().enumerate() {
+            if *x == GlobPart::Any && cur & (1 << j) != 0 {
+                cur |= 1 << (j + 1);
+            }
+        }
+        if i == n {
+            return Some(cur & (1 << m) != 0);
+        }
+        let mut bits = cur & ((1u64 << m) - 1);
+        while bits != 0 {
+            let j = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            match &p[j] {
+                GlobPart::Any => ring[(i + 1) % RING] |= 1 << j,
+                GlobPart::Lit(l) => {
+                    if h[i..].starts_with(l) {
+                        ring[(i + l.len()) % RING] |= 1 << (j + 1);
+                    }
+                }
+                GlobPart::One => {
+                    let k = char_len(h[i]).min(n - i);
+                    ring[(i + k) % RING] |= 1 << (j + 1);
+                }
+            }
+        }
+    }
+    unreachable!("returns at i == n")
 }
 
 /// A compiled test of one field.
@@ -284,7 +349,9 @@ impl Test {
 /// Parses a decimal number from text (for `lt`/`gt` and numeric equality).
 #[inline]
 pub fn parse_num(b: &[u8]) -> Option<f64> {
-    if b.is_empty() || b.len() > 64 {
+    // No length cap: the reference reads any numeric text (`"0…05"` padded past 64 bytes
+    // was no number here, so `lt: 10` missed it), and parsing is linear anyway.
+    if b.is_empty() {
         return None;
     }
     let s = std::str::from_utf8(b).ok()?;
@@ -328,5 +395,72 @@ mod tests {
         // `\*` is an escaped star: a literal `*`.
         assert!(m(r"a\*b", "a*b"));
         assert!(!m(r"a\*b", "axb"));
+    }
+}
+
+#[cfg(test)]
+mod glob_props {
+    use super::*;
+    use crate::sigma::value::SigmaString;
+    use proptest::prelude::*;
+
+    /// The reference's wildcard semantics: `*` any bytes, `?` one UTF-8 character.
+    fn wild(p: &[GlobPart], h: &[u8]) -> bool {
+        match p.split_first() {
+            None => h.is_empty(),
+            Some((GlobPart::Lit(l), rest)) => h.starts_with(l) && wild(rest, &h[l.len()..]),
+            Some((GlobPart::Any, rest)) => (0..=h.len()).any(|k| wild(rest, &h[k..])),
+            Some((GlobPart::One, rest)) => {
+                !h.is_empty() && wild(rest, &h[char_len(h[0]).min(h.len())..])
+            }
+        }
+    }
+
+    fn part() -> impl Strategy<Value = GlobPart> {
+        let byte = proptest::sample::select(vec![b'a', b'b', 0x80, 0xC3, 0xE2, 0xF0]);
+        prop_oneof![
+            proptest::collection::vec(byte, 1..3).prop_map(|l| GlobPart::Lit(l.into())),
+            Just(GlobPart::Any),
+            Just(GlobPart::One),
+        ]
+    }
+
+    #[test]
+    fn several_stars_and_a_question_mark() {
+        let p = |s: &str| {
+            let StrKind::Glob(g) = StrPat::new(&SigmaString::parse(s).parts, true).kind else {
+                panic!("{s} is no glob")
+            };
+            g
+        };
+        // `*` may end inside a character; `?` then takes one byte (the reference's reading).
+        assert!(glob(&p("*?*?"), "€".as_bytes()));
+        assert!(glob(&p("*??*?"), b"\xE2aa\xC3a"));
+        assert!(!glob(&p("*?*?"), "é".as_bytes()[..1].as_ref()));
+        assert!(glob(&p("a*?b*?c"), "aéb€c".as_bytes()));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10000))]
+        /// Bytes that make characters of every width, and continuation bytes alone.
+        #[test]
+        fn glob_agrees_with_plain_recursion(
+            p in proptest::collection::vec(part(), 0..6),
+            h in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'b', 0x80, 0xA9, 0xC3, 0xE2, 0xF0]),
+                0..12,
+            ),
+        ) {
+            prop_assert_eq!(glob(&p, &h), wild(&p, &h), "{:?} on {:?}", p, h);
+        }
+
+        #[test]
+        fn glob_agrees_on_utf8(
+            p in proptest::collection::vec(part(), 0..6),
+            h in proptest::collection::vec(proptest::sample::select(vec!['a', 'b', 'é', '€', '😀', '\u{480}']), 0..8),
+        ) {
+            let h: String = h.into_iter().collect();
+            prop_assert_eq!(glob(&p, h.as_bytes()), wild(&p, h.as_bytes()), "{:?} on {:?}", p, h);
+        }
     }
 }

@@ -95,6 +95,11 @@ pub struct RuleSet {
     /// Per bucket, the unfilterable rules (always evaluated when the bucket applies).
     always: Vec<Vec<RuleId>>,
     classes: Vec<Vec<Logsource>>,
+    /// Fields interned when the set was built: every field a leaf reads has an id below
+    /// this, and `fields` itself is the keyword text's slot in [`Scratch`]'s lowercase cache.
+    /// Kept apart from `table` (attached later, or never), which used to size the cache:
+    /// matching a set without [`RuleSet::with_table`] indexed past it and panicked.
+    fields: usize,
 }
 
 /// Per-thread working memory for matching; reuse it across events.
@@ -163,7 +168,8 @@ impl RuleSet {
                 }
             }
         }
-        let Compiler { leaves, .. } = c;
+        let Compiler { leaves, table, .. } = c;
+        let fields = table.len();
         let required: Vec<Vec<crate::router::Requirement>> = compiled
             .iter()
             .map(|(_, _, _, n, _)| mandatory_equalities(n, &leaves))
@@ -216,6 +222,7 @@ impl RuleSet {
             prefilter,
             always,
             classes: opts.classes.clone(),
+            fields,
         };
         (set, errors)
     }
@@ -263,7 +270,7 @@ impl RuleSet {
 
     /// Appends the ids of the rules `ev` matches to `out`, in rule order.
     pub fn matches_into(&self, ev: &Event<'_>, s: &mut Scratch, out: &mut Vec<RuleId>) {
-        s.begin(self.leaves.len(), self.table.len() + 1);
+        s.begin(self.leaves.len(), self.fields + 1);
         s.buckets.clear();
         self.router
             .buckets_into(ev, ev.class(), &mut s.tmp, &mut s.buckets);
@@ -305,7 +312,7 @@ impl RuleSet {
 
     /// Evaluates one rule on `ev`, without routing or prefilter (tests, diagnostics).
     pub fn rule_matches(&self, id: RuleId, ev: &Event<'_>, s: &mut Scratch) -> bool {
-        s.begin(self.leaves.len(), self.table.len() + 1);
+        s.begin(self.leaves.len(), self.fields + 1);
         self.eval(&self.rules[id.0 as usize].root, ev, s)
     }
 
@@ -332,7 +339,7 @@ impl RuleSet {
         let f = match l.field {
             FieldSel::Keyword => {
                 let text = ev.message().unwrap_or(ev.raw());
-                return test_text(&l.test, text, s, self.table.len(), ev);
+                return test_text(&l.test, text, s, self.fields, ev);
             }
             FieldSel::Field(f) => f,
         };
@@ -846,14 +853,7 @@ fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requ
                     ..
                 }),
             ) if !p.is_empty() => Some((f, vec![p.to_ascii_lowercase().into()])),
-            // A number matches strings spelled as the rule writes it and numbers equal to
-            // it, which the router sees spelled as the event's number prints (`1e-7` in the
-            // rule is `0.0000001` in an event).
-            (FieldSel::Field(f), Test::Num(n, t)) => {
-                let mut v: Vec<Box<[u8]>> = vec![t.clone(), format!("{n}").into_bytes().into()];
-                v.dedup();
-                Some((f, v))
-            }
+            (FieldSel::Field(f), Test::Num(n, t)) => Some((f, number_texts(*n, t)?)),
             _ => None,
         }
     }
@@ -883,4 +883,30 @@ fn mandatory_equalities(n: &Node, leaves: &[LeafDef]) -> Vec<crate::router::Requ
             .map(|(f, v)| vec![(f, v)])
             .unwrap_or_default(),
     }
+}
+
+/// The folded texts an event value equal to the YAML number `n`, written `t`, can have, for
+/// routing (which compares text), or `None` when they are too many to list.
+///
+/// A string value equals it when its text is `t`; a numeric value when it is numerically
+/// `n`, whatever its spelling: `EventID: 4624.0` or `1e3` must also reach events holding
+/// the JSON numbers `4624` and `1000`, which routing on `t` alone missed. Numeric values
+/// print as `n` does (an integer equal to an integral `n` below 2^53 is that integer; a float
+/// equal to `n` is `n`), except that `-0.0` equals `0`. Beyond 2^53 several integers equal
+/// one `n`: not routed.
+fn number_texts(n: f64, t: &[u8]) -> Option<Vec<Box<[u8]>>> {
+    if n.is_finite() && n.abs() >= 9_007_199_254_740_992.0 {
+        return None;
+    }
+    let mut v: Vec<Box<[u8]>> = vec![
+        t.into(),
+        format!("{n}").to_ascii_lowercase().into_bytes().into(),
+    ];
+    if n == 0.0 {
+        v.push(b"0".as_slice().into());
+        v.push(b"-0".as_slice().into());
+    }
+    v.sort();
+    v.dedup();
+    Some(v)
 }

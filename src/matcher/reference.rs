@@ -5,7 +5,9 @@
 //! Semantics (the same as the compiled matcher's, stated once here):
 //! - a search item over field F with values V matches when any value of F (every element
 //!   of an array) matches any value in V (all, with `|all`); `neq` negates the item;
-//! - strings: Sigma wildcards, ASCII case-insensitive unless `cased`; `?` is one character;
+//! - strings: Sigma wildcards, ASCII case-insensitive unless `cased`; `*` is any byte
+//!   sequence (it may end inside a character, which matters for `wide`/`utf16*` literals),
+//!   `?` one UTF-8 character (one byte where none starts);
 //! - YAML numbers and booleans equal the value's text (numbers also numerically when the
 //!   event value is numeric); `lt`/`gt`... compare numbers; `cidr` parses an IP;
 //! - `null`: absent or JSON null (`""` is a value); `exists`: a non-null value or not;

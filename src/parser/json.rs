@@ -16,6 +16,14 @@
 //! its attributes `<element>_<attribute>` (`Provider_Name`, `TimeCreated_SystemTime`,
 //! `Execution_ProcessID`). So one set of rules and pipelines serves flat (Winlogbeat, NXLog)
 //! and evtx-shaped events alike, and `null`/`neq` tests keep their meaning on both.
+//!
+//! Winlogbeat (7.x and 8.x, ECS) nests the same data under `winlog`: `winlog.event_data.X`
+//! (or `winlog.user_data.X`), `winlog.event_id`, `winlog.channel`, `winlog.computer_name`,
+//! `winlog.provider_name`, `winlog.record_id`. Such documents keep their dotted names and
+//! also get the Sigma names (`X`, `EventID`, `Channel`, `Computer`, `Provider_Name`,
+//! `EventRecordID`), with the same values as given (Winlogbeat 8 writes `event_id` as a
+//! string, which number-valued Sigma items match). The System names are stored first, so a
+//! `Channel` inside `user_data` (event 104 names the cleared log) is a second value.
 
 use simd_json::{Buffers, Node, StaticNode, Tape};
 
@@ -80,6 +88,9 @@ impl JsonParser {
                         Some(event) => w.evtx(&tape.0, event),
                         None => {
                             w.object(&tape.0, 0, 0, b'.');
+                            if let Some(winlog) = winlog_root(&tape.0).filter(|_| flatten_evtx) {
+                                w.winlog(&tape.0, winlog);
+                            }
                         }
                     }
                     Ok(())
@@ -112,6 +123,31 @@ fn evtx_root(nodes: &[Node<'_>]) -> Option<usize> {
     });
     found
 }
+
+/// The index of the `winlog` object when the document is Winlogbeat-shaped: a root key
+/// `winlog` whose object has an `event_id` key.
+fn winlog_root(nodes: &[Node<'_>]) -> Option<usize> {
+    let mut found = None;
+    for_each_key(nodes, 0, |k, v| {
+        if k == "winlog" && matches!(nodes[v], Node::Object { .. }) {
+            let mut event_id = false;
+            for_each_key(nodes, v, |k2, _| event_id |= k2 == "event_id");
+            if event_id {
+                found = Some(v);
+            }
+        }
+    });
+    found
+}
+
+/// Winlogbeat's `winlog` members that carry Windows' System values, with their Sigma names.
+const WINLOG_SYSTEM: &[(&str, &str)] = &[
+    ("event_id", "EventID"),
+    ("channel", "Channel"),
+    ("computer_name", "Computer"),
+    ("provider_name", "Provider_Name"),
+    ("record_id", "EventRecordID"),
+];
 
 /// Calls `f(key, value index)` for every member of the object at `nodes[idx]`.
 fn for_each_key(nodes: &[Node<'_>], idx: usize, mut f: impl FnMut(&str, usize)) {
@@ -183,6 +219,32 @@ impl Walker<'_, '_> {
             }
         }
         self.evtx = false;
+    }
+
+    /// Adds the Sigma names of a Winlogbeat document whose `winlog` object is at `winlog`
+    /// (see the module doc); the dotted names were already stored by the normal walk.
+    fn winlog(&mut self, nodes: &[Node<'_>], winlog: usize) {
+        let mut system = Vec::new();
+        let mut data = Vec::new();
+        for_each_key(nodes, winlog, |k, v| {
+            if let Some(&(_, sigma)) = WINLOG_SYSTEM.iter().find(|(w, _)| *w == k) {
+                system.push((sigma, v));
+            } else if (k == "event_data" || k == "user_data")
+                && matches!(nodes[v], Node::Object { .. })
+            {
+                data.push(v);
+            }
+        });
+        for (name, v) in system {
+            self.ctx.name_buf.clear();
+            self.ctx.name_buf.extend_from_slice(name.as_bytes());
+            let here = self.ctx.name_buf.len();
+            self.value(nodes, v, here);
+        }
+        for v in data {
+            self.ctx.name_buf.clear();
+            self.object(nodes, v, 0, b'.');
+        }
     }
 
     /// Walks the object whose header is `nodes[idx]`, under the path `name_buf[..path]`,

@@ -4,9 +4,28 @@
 //! / `\'` and `\\` escapes undone) or runs to the next whitespace. Empty values (`OUT= `) are
 //! kept as empty strings. Tokens that are not `key=value` are skipped: the message itself
 //! stays intact in `message`, so nothing is lost.
+//!
+//! Linux audit records (`/var/log/audit/audit.log`, or relayed by audisp-syslog) are kv with
+//! three habits of their own, handled here because nothing after parsing could undo them:
+//! - `msg=audit(1700000000.123:456):` carries the event time (epoch seconds, milliseconds,
+//!   serial). It becomes the event time: a raw audit.log line has no other, and a relayed one
+//!   is stamped when relayed.
+//! - User-space records (`USER_AUTH`, `ADD_USER`, `USER_CMD`, ...) put their own pairs in a
+//!   single-quoted `msg='op=PAM:authentication acct="bob" ... res=failed'`. Those pairs are
+//!   fields too (the quoted text stays a value of `msg`), except where the event already has
+//!   the field: a relayed record keeps its syslog `hostname`, the reporting host, and the
+//!   audit `hostname=` (the client's) only stands in when there is no header.
+//! - The `ENRICHED` log format appends interpreted fields after a GS (0x1D) character
+//!   (`key="x"\x1dARCH=x86_64 SYSCALL=execve AUID="bob"`): GS separates pairs like a space.
 
 use super::{Ctx, ParseError, ParseErrorKind};
-use crate::event::{EventBuf, Repr, Span};
+use crate::event::{EventBuf, Repr, Span, Timestamp};
+
+/// Separates pairs (GS: the audit `ENRICHED` format's separator).
+#[inline]
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | 0x1d)
+}
 
 #[inline]
 fn is_key_char(c: u8) -> bool {
@@ -50,11 +69,26 @@ pub(crate) fn parse(
     ctx: &mut Ctx<'_>,
     out: &mut EventBuf,
 ) -> Result<(), ParseError> {
-    let to = raw.len();
-    let mut i = at;
+    if parse_pairs(raw, at, raw.len(), false, ctx, out)? == 0 {
+        return Err(ParseError::new(ParseErrorKind::Kv, at, "no key=value pair"));
+    }
+    Ok(())
+}
+
+/// Parses the pairs in `raw[from..to]` (`nested`: inside an audit `msg='...'`); returns how
+/// many.
+fn parse_pairs(
+    raw: &[u8],
+    from: usize,
+    to: usize,
+    nested: bool,
+    ctx: &mut Ctx<'_>,
+    out: &mut EventBuf,
+) -> Result<usize, ParseError> {
+    let mut i = from;
     let mut pairs = 0usize;
     while i < to {
-        while i < to && matches!(raw[i], b' ' | b'\t' | b',') {
+        while i < to && (is_space(raw[i]) || raw[i] == b',') {
             i += 1;
         }
         let ks = i;
@@ -63,7 +97,7 @@ pub(crate) fn parse(
         }
         if i == ks || i >= to || raw[i] != b'=' {
             // Not a pair: skip the token.
-            while i < to && !matches!(raw[i], b' ' | b'\t') {
+            while i < to && !is_space(raw[i]) {
                 i += 1;
             }
             continue;
@@ -105,24 +139,65 @@ pub(crate) fn parse(
                 if escaped {
                     Repr::Str(unescape(&raw[vs..j], q, out))
                 } else {
+                    if q == b'\'' && key == b"msg" && !nested && looks_like_kv(&raw[vs..j]) {
+                        // An audit user-space record's own pairs. Best effort: a broken
+                        // inner pair loses only what follows it.
+                        let _ = parse_pairs(raw, vs, j, true, ctx, out);
+                    }
                     Repr::Str(Span::raw(vs, j - vs))
                 }
             }
             _ => {
                 let vs = i;
-                while i < to && !matches!(raw[i], b' ' | b'\t') {
+                while i < to && !is_space(raw[i]) {
                     i += 1;
+                }
+                if key == b"msg"
+                    && let Some(t) = audit_time(&raw[vs..i])
+                {
+                    out.set_time(t);
                 }
                 Repr::Str(Span::raw(vs, i - vs))
             }
         };
-        ctx.put_raw_name(out, raw, key, repr);
+        // A nested pair never shadows what the event already says: a relayed record's
+        // `hostname=` (the audit client's) must not replace the syslog header's host.
+        let taken = nested
+            && ctx
+                .table
+                .get(key)
+                .is_some_and(|f| out.get_repr(f).is_some());
+        if !taken {
+            ctx.put_raw_name(out, raw, key, repr);
+        }
         pairs += 1;
     }
-    if pairs == 0 {
-        return Err(ParseError::new(ParseErrorKind::Kv, at, "no key=value pair"));
+    Ok(pairs)
+}
+
+/// The time of an audit record's `audit(SECONDS.MILLIS:SERIAL):` stamp.
+fn audit_time(v: &[u8]) -> Option<Timestamp> {
+    let v = v.strip_prefix(b"audit(")?;
+    let dot = v.iter().position(|&c| c == b'.')?;
+    let (secs, rest) = (&v[..dot], &v[dot + 1..]);
+    let colon = rest.iter().position(|&c| c == b':')?;
+    let frac = &rest[..colon];
+    if secs.is_empty()
+        || secs.len() > 12
+        || frac.is_empty()
+        || frac.len() > 9
+        || !secs.iter().chain(frac).all(u8::is_ascii_digit)
+    {
+        return None;
     }
-    Ok(())
+    let secs: i64 = std::str::from_utf8(secs).ok()?.parse().ok()?;
+    let mut nanos: i64 = std::str::from_utf8(frac).ok()?.parse().ok()?;
+    for _ in frac.len()..9 {
+        nanos *= 10;
+    }
+    Some(Timestamp(
+        secs.checked_mul(crate::event::time::NANOS_PER_SEC)? + nanos,
+    ))
 }
 
 fn unescape(v: &[u8], q: u8, out: &mut EventBuf) -> Span {

@@ -83,7 +83,8 @@ pub struct ParserConfig {
     pub time_fields: Vec<String>,
     /// Parse JSON/CEF/LEEF/kv found inside a syslog MSG.
     pub parse_payload: bool,
-    /// Flatten evtx_dump-shaped JSON to the flat names Sigma rules use (see `json.rs`).
+    /// Give Windows events in evtx_dump's and Winlogbeat's JSON shapes the flat names Sigma
+    /// rules use (see `json.rs`).
     pub flatten_evtx: bool,
     /// Logsource class given to every event of this input (0: none); classes are
     /// registered with the rule set, which routes rules by them.
@@ -271,6 +272,12 @@ impl Parser {
 
     pub fn config(&self) -> &ParserConfig {
         &self.cfg
+    }
+
+    /// The zone resolver for stamps without a zone (the input's `tz`), for stages after
+    /// parsing that read stamps from the message (field extraction).
+    pub fn zone_mut(&mut self) -> &mut ZoneResolver {
+        &mut self.zone
     }
 
     /// Parses one frame into `out`. Always leaves a usable event in `out`; returns the

@@ -9,6 +9,9 @@
 //! - `Mmm dd hh:mm:ss` with a space-padded or two-digit day, upper- or lower-case month,
 //!   fractional seconds, a year after the day (`Jan 05 2024 12:00:00`, Cisco ASA) or after
 //!   the time, and an ISO 8601 / RFC 3339 stamp instead (rsyslog's file format);
+//! - a weekday in front, as C's `ctime()`/`asctime()` and `strftime("%a %b %e %H:%M:%S %Y")`
+//!   write it (`Tue Nov 25 10:00:01 2026`): daemons that keep their own log file, vsftpd's
+//!   `vsftpd.log` among them, stamp lines so, with no host or tag after the stamp;
 //! - Cisco IOS: a sequence number (`000123: `), clock flags `*` (not synchronised) and `.`,
 //!   a zone abbreviation and a colon after the time (`*Mar  1 18:46:11.123 UTC: %SYS-5-...`);
 //! - tags with a parenthesised detail, `sshd(pam_unix)[123]:` → appname `sshd`, procid `123`;
@@ -40,12 +43,30 @@ pub fn month(b: &[u8]) -> Option<u32> {
     MONTHS.iter().position(|x| **x == m).map(|i| i as u32 + 1)
 }
 
+/// Length of an English weekday abbreviation and one space at the start of `b` when a month
+/// abbreviation follows (`Tue Nov 25 10:00:01 2026`, a `ctime()` stamp), else 0.
+fn weekday_prefix(b: &[u8]) -> usize {
+    const DAYS: [&[u8; 3]; 7] = [b"mon", b"tue", b"wed", b"thu", b"fri", b"sat", b"sun"];
+    let Some(w) = b.get(..3) else { return 0 };
+    let w = [
+        w[0].to_ascii_lowercase(),
+        w[1].to_ascii_lowercase(),
+        w[2].to_ascii_lowercase(),
+    ];
+    if DAYS.iter().any(|d| **d == w) && b.get(3) == Some(&b' ') && month(&b[4..]).is_some() {
+        4
+    } else {
+        0
+    }
+}
+
 /// True when `b` starts the way an RFC 3164 line without `<PRI>` does.
 pub fn looks_like_header(b: &[u8]) -> bool {
     let b = match b.first() {
         Some(b'*' | b'.') => &b[1..],
         _ => b,
     };
+    let b = &b[weekday_prefix(b)..];
     if month(b).is_some() && b.get(3) == Some(&b' ') {
         return true;
     }
@@ -95,6 +116,14 @@ struct Stamp {
 
 /// `Mmm dd [yyyy ]hh:mm:ss[.frac][ yyyy][ ZONE:]` at the start of `b`.
 fn parse_bsd_stamp(b: &[u8]) -> Option<Stamp> {
+    let w = weekday_prefix(b);
+    let mut s = parse_month_stamp(&b[w..])?;
+    s.len += w;
+    Some(s)
+}
+
+/// `Mmm dd [yyyy ]hh:mm:ss[.fff][ yyyy][ ZONE]`, from the month on.
+fn parse_month_stamp(b: &[u8]) -> Option<Stamp> {
     let m = month(b)?;
     if b.get(3) != Some(&b' ') {
         return None;
@@ -442,5 +471,32 @@ mod tests {
             s(&ev, FieldId::TIMESTAMP).as_deref(),
             Some("2024-03-01T09:00:00Z")
         );
+    }
+
+    #[test]
+    fn ctime_stamp_with_weekday_and_no_host() {
+        // vsftpd.log (vsftpd_log_file): strftime "%a %b %e %H:%M:%S %Y", then "[pid N]".
+        for (line, stamp) in [
+            (
+                "Tue Nov 25 10:00:01 2026 [pid 1234] [bob] FAIL LOGIN: Client \"203.0.113.7\"",
+                "2026-11-25T10:00:01Z",
+            ),
+            (
+                "Wed Mar  4 09:05:00 2026 [pid 77] CONNECT: Client \"::ffff:203.0.113.7\"",
+                "2026-03-04T09:05:00Z",
+            ),
+        ] {
+            assert!(looks_like_header(line.as_bytes()), "{line}");
+            let (buf, r) = p(line);
+            r.unwrap();
+            let ev = Event::new(line.as_bytes(), &buf);
+            assert_eq!(s(&ev, FieldId::TIMESTAMP).as_deref(), Some(stamp));
+            assert_eq!(s(&ev, FieldId::HOSTNAME), None);
+            assert_eq!(s(&ev, FieldId::APPNAME), None);
+            assert!(s(&ev, FieldId::MESSAGE).unwrap().starts_with("[pid "));
+        }
+        // A weekday alone, or before something that is no month, is no stamp.
+        assert!(!looks_like_header(b"Tue 25 Nov 10:00:01 2026 x"));
+        assert!(!looks_like_header(b"Tuesday Nov 25 10:00:01 2026 x"));
     }
 }

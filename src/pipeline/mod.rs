@@ -190,6 +190,7 @@ pub type SinkOpen = Box<dyn Fn(&crate::config::SinkConfig, &Config) -> io::Resul
 pub fn open_sink(sc: &crate::config::SinkConfig, _cfg: &Config) -> io::Result<Box<dyn Sink>> {
     match sc.kind.as_str() {
         "stdout" => Ok(Box::new(crate::sink::Stdout::new())),
+        "discard" => Ok(Box::new(crate::sink::Discard)),
         "file" => {
             let path = sc
                 .path

@@ -357,7 +357,11 @@ pub fn base64_offsets(b: &[u8]) -> [Vec<u8>; 3] {
         v.extend_from_slice(b);
         let enc = base64(&v);
         let end_cut = END[(b.len() + i) % 3];
-        enc[START[i]..enc.len() - end_cut].to_vec()
+        // For an empty value the cut ends before it starts (offset 1: `IA==`[2..1]); that
+        // panicked the loader. Python's slice, which pySigma uses, gives "" there.
+        enc.get(START[i]..enc.len() - end_cut)
+            .unwrap_or_default()
+            .to_vec()
     })
 }
 
@@ -500,6 +504,8 @@ mod tests {
         assert_eq!(v[0], b"L2Jpbi9iYXNo".to_vec());
         assert_eq!(v[1], b"9iaW4vYmFza".to_vec());
         assert_eq!(v[2], b"vYmluL2Jhc2".to_vec());
+        // Empty: every variant empty, as Python's slicing gives (used to panic).
+        assert!(base64_offsets(b"").iter().all(|v| v.is_empty()));
     }
 
     #[test]

@@ -29,7 +29,17 @@ impl Doc<'_> {
 
     pub fn parse(&self) -> Result<Value, (String, Option<usize>)> {
         yaml_serde::from_str::<Value>(self.text).map_err(|e| {
-            let line = e.location().map(|l| self.first_line + l.line() - 1);
+            // The line from the error's byte offset, counting `\n` as `first_line` and
+            // editors do: the YAML scanner also breaks lines at a lone `\r` (and NEL, LS,
+            // PS), so its own line number could point past the end of the file.
+            let line = e.location().map(|l| {
+                let at = l.index().min(self.text.len());
+                let at = (0..=at)
+                    .rev()
+                    .find(|&i| self.text.is_char_boundary(i))
+                    .unwrap_or(0);
+                self.first_line + self.text[..at].matches('\n').count()
+            });
             (e.to_string(), line)
         })
     }
@@ -126,5 +136,16 @@ mod tests {
         assert_eq!(d[0].first_line, 1);
         assert_eq!(d[1].first_line, 5);
         assert_eq!(d[1].line_of("x: 1"), Some(6));
+    }
+
+    #[test]
+    fn error_lines_count_newlines_only() {
+        let d = documents("title: a\n---\na: 1\rb: \"\u{2028}\"\nc: [\n");
+        assert_eq!(d[1].first_line, 3);
+        // A lone CR and a line separator are no new lines for an editor: the error (at the
+        // end, after the second `\n` of the document) is on the file's line 5.
+        assert_eq!(d[1].parse().unwrap_err().1, Some(5));
+        let d = documents("x: [\n");
+        assert_eq!(d[0].parse().unwrap_err().1, Some(2));
     }
 }

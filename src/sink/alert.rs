@@ -267,7 +267,8 @@ impl EvidenceRenderer {
     /// One event's fields as a JSON object.
     pub fn render(&mut self, raw: &[u8], received: Timestamp) -> Vec<u8> {
         let _ = self.parser.parse(raw, received, &mut self.buf);
-        self.extractors.apply(raw, &mut self.buf);
+        self.extractors
+            .apply_in_zone(raw, &mut self.buf, self.parser.zone_mut());
         let mut j = Vec::with_capacity(raw.len() + 64);
         crate::cli::parse::write_event(self.parser.table(), &Event::new(raw, &self.buf), &mut j);
         j

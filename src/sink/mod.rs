@@ -63,6 +63,19 @@ pub fn level_rank(l: Level) -> usize {
     LEVELS.iter().position(|n| *n == l.name()).unwrap_or(0)
 }
 
+/// Counts alerts and drops them: for benchmarks that measure the engine, not an output.
+pub struct Discard;
+
+impl Sink for Discard {
+    fn write(&mut self, _: &[u8], _: &AlertRecord) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// JSON lines on standard output.
 pub struct Stdout {
     out: io::BufWriter<io::Stdout>,
