@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use crate::correlator::shard::{CorrAlert, Shard};
-use crate::correlator::{HitBatch, HitStats};
+use crate::correlator::{HitBatch, HitScratch, HitStats};
 use crate::engine::Engine;
 use crate::event::{Event, EventBuf, FieldMode, Timestamp};
 use crate::matcher::{RuleId, Scratch};
@@ -41,8 +41,7 @@ pub struct Stage {
     matched: Vec<RuleId>,
     /// One per correlator shard.
     pub batches: Vec<HitBatch>,
-    key_buf: Vec<u8>,
-    tmp: Vec<u8>,
+    hit_scratch: HitScratch,
     max_future_ms: i64,
     pub stats: RunStats,
 }
@@ -77,8 +76,7 @@ impl Stage {
             scratch: Scratch::new(),
             matched: Vec::new(),
             batches: (0..shards.max(1)).map(|_| HitBatch::default()).collect(),
-            key_buf: Vec::new(),
-            tmp: Vec::new(),
+            hit_scratch: HitScratch::default(),
             max_future_ms,
             stats: RunStats::default(),
         }
@@ -127,19 +125,18 @@ impl Stage {
             Some(t) => t,
         };
         let corrs = &self.engine.correlations;
+        // All the rules at once: an event matching two rules of one correlation is one
+        // event of its group (see `Correlations::hits_into`).
+        corrs.hits_into(
+            &self.matched,
+            &ev,
+            t.0 / 1_000_000,
+            received_ms,
+            &mut self.batches,
+            &mut self.hit_scratch,
+            &mut self.stats.hits,
+        );
         for &r in &self.matched {
-            if corrs.feeds(r) {
-                corrs.hits_into(
-                    r,
-                    &ev,
-                    t.0 / 1_000_000,
-                    received_ms,
-                    &mut self.batches,
-                    &mut self.key_buf,
-                    &mut self.tmp,
-                    &mut self.stats.hits,
-                );
-            }
             if corrs.rule_emits(r) {
                 on_detection(r, t);
             }

@@ -163,8 +163,10 @@ pub struct Emitter<'a> {
     line: Vec<u8>,
     out: BufWriter<io::StdoutLock<'static>>,
     max_events: usize,
-    /// Ids emitted since the last checkpoint by an interrupted run.
-    already: hashbrown::HashSet<(u128, u32)>,
+    /// (id, revision) emitted since the last checkpoint by an interrupted run, with how
+    /// many times: the same input can legitimately give one id twice (two identical events
+    /// at the same time are one detection id), and the resumed run must skip as many.
+    already: hashbrown::HashMap<(u128, u32), u32>,
     journal: Option<std::fs::File>,
     pub per_rule: BTreeMap<String, (u64, String)>,
     pub alerts: u64,
@@ -173,7 +175,11 @@ pub struct Emitter<'a> {
 impl Emitter<'_> {
     /// Counts the alert; false when a previous run already emitted it.
     fn record(&mut self, id: u128, revision: u32, meta: &Meta) -> bool {
-        if self.already.remove(&(id, revision)) {
+        if let Some(n) = self.already.get_mut(&(id, revision)) {
+            *n -= 1;
+            if *n == 0 {
+                self.already.remove(&(id, revision));
+            }
             return false;
         }
         let e = self
@@ -273,16 +279,16 @@ fn load_state(dir: &Path, shard: &mut Shard) -> Result<Option<Position>, CliErro
     Ok(Some(pos))
 }
 
-fn load_journal(dir: &Path) -> hashbrown::HashSet<(u128, u32)> {
-    let mut set = hashbrown::HashSet::new();
+fn load_journal(dir: &Path) -> hashbrown::HashMap<(u128, u32), u32> {
+    let mut seen = hashbrown::HashMap::new();
     if let Ok(b) = std::fs::read(dir.join("replay.journal")) {
         for rec in b.chunks_exact(20) {
             let id = u128::from_le_bytes(rec[..16].try_into().expect("16"));
             let rev = u32::from_le_bytes(rec[16..20].try_into().expect("4"));
-            set.insert((id, rev));
+            *seen.entry((id, rev)).or_insert(0) += 1;
         }
     }
-    set
+    seen
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
@@ -342,7 +348,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
         (a.max_future * 1000) as i64,
     );
     let mut resume: Option<Position> = None;
-    let mut already = hashbrown::HashSet::new();
+    let mut already = hashbrown::HashMap::new();
     let mut journal = None;
     if let Some(dir) = &a.state_dir {
         std::fs::create_dir_all(dir).map_err(|e| CliError::Io {

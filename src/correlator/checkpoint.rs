@@ -2,7 +2,7 @@
 //! at start, so a restart in the middle of a window neither loses the half-counted attack nor
 //! raises a duplicate alert.
 //!
-//! Format (little-endian, versioned): `KUZETCK1`, the shard's newest event time, then per
+//! Format (little-endian, versioned): `KUZETCK2`, the shard's newest event time, then per
 //! correlation rule its definition fingerprint and its keys (window state, open alert, group
 //! values, evidence pointer), then the evidence ring. State is restored only for rules whose
 //! fingerprint is unchanged; the rest start empty (counted). Written to a temporary file,
@@ -18,7 +18,10 @@ use hashbrown::HashMap;
 use super::shard::{EvidenceRing, KeyState, Open, Shard};
 use super::window::Window;
 
-const MAGIC: &[u8; 8] = b"KUZETCK1";
+/// Version 2: `temporal_ordered` state holds two chains per cell (see `Window::Chains`),
+/// episodes their floor; a version-1 checkpoint would be read with the wrong layout, so it
+/// is refused.
+const MAGIC: &[u8; 8] = b"KUZETCK2";
 
 /// A checkpoint that could not be read, and why.
 #[derive(Debug, thiserror::Error)]
@@ -94,10 +97,12 @@ impl W {
                 start,
                 inner,
                 count,
+                floor,
             } => {
                 self.u8(6);
                 self.i64(*start);
-                self.u64(*count);
+                self.u64(u64::from(*count));
+                self.i64(*floor);
                 self.window(inner);
             }
         }
@@ -172,10 +177,12 @@ impl R<'_> {
             }
             6 => {
                 let start = self.i64()?;
-                let count = self.u64()?;
+                let count = u32::try_from(self.u64()?).unwrap_or(u32::MAX);
+                let floor = self.i64()?;
                 Window::Episode {
                     start,
                     count,
+                    floor,
                     inner: Box::new(self.window()?),
                 }
             }
@@ -295,6 +302,9 @@ pub fn decode(shard: &mut Shard, b: &[u8], path: &str) -> Result<usize, Checkpoi
             })()
             .ok_or_else(|| corrupt(at))?;
             if let Some(ci) = target {
+                if !k.window.fits(&corrs.list[ci].spec) {
+                    return Err(corrupt(at));
+                }
                 shard.restore_key(ci, k);
             }
         }

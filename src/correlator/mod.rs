@@ -87,12 +87,13 @@ pub struct Correlation {
     pub groups: Vec<Vec<GroupSource>>,
     /// Per slot, the field aggregated by the value types.
     pub value_field: Vec<Option<FieldId>>,
-    /// Indices into `group_names` that route hits (the root's group-by, for chains).
+    /// Indices into `group_names` that route hits (the root's group-by, for chains; none
+    /// when the family's roots group differently: the family goes whole to one shard).
     pub route_groups: Vec<usize>,
-    /// The chain family (root correlation id).
+    /// The chain family: the smallest index in its connected set of chained correlations.
     pub family: u32,
-    /// The root's fingerprint, mixed into the routing hash (stable across reloads and
-    /// restarts, unlike `family`).
+    /// The smallest fingerprint in the family, mixed into the routing hash (stable across
+    /// reloads, restarts and reordered rules, unlike `family`).
     pub family_seed: u64,
     pub policy: Policy,
     /// Its alerts are output (no parent references it with `generate: false`).
@@ -187,6 +188,15 @@ impl HitBatch {
     }
 }
 
+/// Scratch space of [`Correlations::hits_into`], reused from event to event.
+#[derive(Debug, Default)]
+pub struct HitScratch {
+    key: Vec<u8>,
+    tmp: Vec<u8>,
+    /// (correlation, key) pairs the current event already fed.
+    seen: Vec<(CorrId, u64)>,
+}
+
 /// Why an event produced no hit for a correlation it matched.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct HitStats {
@@ -216,18 +226,23 @@ fn numeric(v: &Value<'_>) -> Option<f64> {
         Value::UInt(u) => Some(u as f64),
         Value::Float(f) if f.is_finite() => Some(f),
         Value::Str(s) => {
-            let t = std::str::from_utf8(s).ok()?.trim();
+            // The reference: `json_valid(trim(v))` with a JSON number inside, so around it
+            // only JSON whitespace (a no-break space is no whitespace there).
+            let t = std::str::from_utf8(s)
+                .ok()?
+                .trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
             // JSON number grammar: no leading '+', no leading zeros, digits after a '.'.
             let body = t.strip_prefix('-').unwrap_or(t);
             let int_end = body.find(['.', 'e', 'E']).unwrap_or(body.len());
             let int = &body[..int_end];
-            let leading_zero = int.len() > 1 && int.starts_with('0');
-            let digits = !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit());
-            let ok = digits
-                && !leading_zero
-                && !body[int_end..].starts_with(".e")
-                && !body.ends_with('.');
-            if !ok {
+            let frac = &body[int_end..];
+            if int.is_empty()
+                || !int.bytes().all(|b| b.is_ascii_digit())
+                || (int.len() > 1 && int.starts_with('0'))
+            {
+                return None;
+            }
+            if frac.starts_with('.') && !frac.as_bytes().get(1).is_some_and(u8::is_ascii_digit) {
                 return None;
             }
             t.parse::<f64>().ok().filter(|f| f.is_finite())
@@ -273,7 +288,8 @@ impl Correlations {
             }
         }
         // Resolve references; a failed rule fails its referrers (fixpoint).
-        // Per rule: its references, resolved to a detection rule or (Err) a correlation index.
+        // Per correlation: its references, each a source or (Err) a correlation's index;
+        // None once it failed.
         type Refs = Vec<(String, Result<Source, usize>)>;
         let mut sources: Vec<Option<Refs>> = Vec::with_capacity(rules.len());
         let err_of = |c: &CorrelationRule, msg: String| {
@@ -487,23 +503,49 @@ impl Correlations {
             .is_some_and(|v| !v.is_empty())
     }
 
-    /// Appends the hits of one matched rule to the batch of the shard each goes to.
-    /// `batches.len()` is the number of shards.
+    /// Appends the hits of one event, which matched `rules`, to the batch of the shard each
+    /// goes to. `batches.len()` is the number of shards.
+    ///
+    /// An event matching several rules referenced by one correlation is one event of each
+    /// group it falls in, as in the reference (which counts distinct events): it gives one
+    /// hit per (correlation, group key), except for the temporal types, where each rule it
+    /// matched is a stage seen.
     #[allow(clippy::too_many_arguments)]
     pub fn hits_into(
+        &self,
+        rules: &[RuleId],
+        ev: &Event<'_>,
+        time: i64,
+        received: i64,
+        batches: &mut [HitBatch],
+        scratch: &mut HitScratch,
+        stats: &mut HitStats,
+    ) {
+        scratch.seen.clear();
+        for &rule in rules {
+            self.rule_hits_into(rule, ev, time, received, batches, scratch, stats);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rule_hits_into(
         &self,
         rule: RuleId,
         ev: &Event<'_>,
         time: i64,
         received: i64,
         batches: &mut [HitBatch],
-        key_buf: &mut Vec<u8>,
-        tmp: &mut Vec<u8>,
+        scratch: &mut HitScratch,
         stats: &mut HitStats,
     ) {
         let Some(targets) = self.by_rule.get(rule.0 as usize) else {
             return;
         };
+        let HitScratch {
+            key: key_buf,
+            tmp,
+            seen,
+        } = scratch;
         'next: for &(cid, slot) in targets {
             let c = &self.list[cid.0 as usize];
             // The group values, folded, separated by GROUP_SEP.
@@ -530,6 +572,12 @@ impl Correlations {
             // Seeded by the definition, not the position: keys (and their checkpointed state) stay
             // valid when rules are added or reordered.
             let key = hash_parts(c.fingerprint, key_buf);
+            if !c.spec.kind.is_temporal() {
+                if seen.contains(&(cid, key)) {
+                    continue;
+                }
+                seen.push((cid, key));
+            }
             let route = route_hash(c, key_buf);
             let value = match (c.spec.kind, c.value_field[slot as usize]) {
                 (CorrType::ValueCount, Some(f)) => {
@@ -745,27 +793,53 @@ fn compile_one(
     })
 }
 
-/// Gives every chain one routing: the root's group-by, mapped down to each member.
+/// Gives every chain one routing: the root's group-by, mapped down to each member (or,
+/// when two roots disagree, the family's seed alone).
 fn assign_families(list: &mut [Correlation]) -> Result<(), Vec<(usize, String)>> {
     let n = list.len();
     let mut errs = Vec::new();
-    for (i, c) in list.iter_mut().enumerate() {
-        c.family = i as u32;
+    // A family is a connected set of chained correlations, not one root's tree: a child
+    // referenced by two parents (`spray` and `brute_then_success` over `brute_user`) must
+    // meet both parents' keys in its shard, so all three hash with one family id.
+    let mut family: Vec<usize> = (0..n).collect();
+    fn find(f: &mut [usize], mut i: usize) -> usize {
+        while f[i] != i {
+            f[i] = f[f[i]];
+            i = f[i];
+        }
+        i
     }
-    // Walk each root down its children; a child reached from two roots must agree.
+    for (i, c) in list.iter().enumerate() {
+        for s in &c.sources {
+            if let Source::Corr(child) = s {
+                let (a, b) = (find(&mut family, i), find(&mut family, child.0 as usize));
+                family[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    for (i, c) in list.iter_mut().enumerate() {
+        c.family = find(&mut family, i) as u32;
+    }
+    // Walk each root down its children; a child reached from two roots must be routed by
+    // the same group values for both. When they differ (`wave` counts all `brute` alerts,
+    // `brute_then_success` groups them by `src`), the family is routed by its seed alone:
+    // all its keys in one shard, less parallel but correct, where refusing the rules lost
+    // a chain the reference runs.
     let roots: Vec<usize> = (0..n).filter(|&i| list[i].parents.is_empty()).collect();
     let mut assigned: Vec<Option<(u32, Vec<usize>)>> = vec![None; n];
+    let mut whole: Vec<u32> = Vec::new();
     for r in roots {
+        let fam = list[r].family;
         let route: Vec<usize> = (0..list[r].group_names.len()).collect();
         let mut stack = vec![(r, route)];
         while let Some((ci, route)) = stack.pop() {
             match &assigned[ci] {
-                Some((fam, rg)) if *fam != r as u32 || *rg != route => {
-                    errs.push((ci, "is referenced by correlations that group differently; kuzet cannot route it for both".into()));
+                Some((_, rg)) if *rg != route => {
+                    whole.push(fam);
                     continue;
                 }
                 Some(_) => continue,
-                None => assigned[ci] = Some((r as u32, route.clone())),
+                None => assigned[ci] = Some((fam, route.clone())),
             }
             for (slot, s) in list[ci].sources.clone().into_iter().enumerate() {
                 let Source::Corr(child) = s else { continue };
@@ -789,11 +863,24 @@ fn assign_families(list: &mut [Correlation]) -> Result<(), Vec<(usize, String)>>
     for (i, a) in assigned.into_iter().enumerate() {
         if let Some((fam, route)) = a {
             list[i].family = fam;
-            list[i].route_groups = route;
+            list[i].route_groups = if whole.contains(&fam) {
+                Vec::new()
+            } else {
+                route
+            };
         }
     }
-    for i in 0..n {
-        list[i].family_seed = list[list[i].family as usize].fingerprint;
+    // The routing seed is the smallest fingerprint in the family: it depends on the
+    // family's definitions, not on the rules' order (as `family` does), so routes (and the
+    // state a shard carries by fingerprint) survive reordered rules and rules added to other
+    // families.
+    let mut seed = vec![u64::MAX; n];
+    for c in list.iter() {
+        let f = c.family as usize;
+        seed[f] = seed[f].min(c.fingerprint);
+    }
+    for c in list.iter_mut() {
+        c.family_seed = seed[c.family as usize];
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
@@ -807,7 +894,18 @@ mod tests {
         assert_eq!(numeric(&Value::Str(b" 3 ")), Some(3.0));
         assert_eq!(numeric(&Value::Str(b"1e3")), Some(1000.0));
         assert_eq!(numeric(&Value::Str(b"-0")), Some(-0.0));
-        for bad in [&b"03"[..], b"+3", b"3.", b"0x10", b"abc", b""] {
+        assert_eq!(numeric(&Value::Str(b"\t3\n")), Some(3.0));
+        for bad in [
+            &b"03"[..],
+            b"+3",
+            b"3.",
+            b"0x10",
+            b"abc",
+            b"",
+            b"1.E3",
+            b"1.e3",
+            "\u{a0}3".as_bytes(),
+        ] {
             assert_eq!(
                 numeric(&Value::Str(bad)),
                 None,
@@ -816,5 +914,66 @@ mod tests {
             );
         }
         assert_eq!(numeric(&Value::Int(7)), Some(7.0));
+    }
+}
+
+#[cfg(test)]
+mod family_tests {
+    use crate::engine::{self, EngineConfig};
+    use crate::parser::ParserConfig;
+
+    use super::*;
+
+    const DOCS: [&str; 5] = [
+        "title: fail\nname: fail\nlogsource: {product: t}\ndetection: {sel: {action: fail}, condition: sel}",
+        "title: success\nname: success\nlogsource: {product: t}\ndetection: {sel: {action: success}, condition: sel}",
+        "title: brute\nname: brute\ncorrelation: {type: event_count, rules: [fail], group-by: [src], timespan: 10m, condition: {gte: 3}}",
+        "title: wave\nname: wave\ncorrelation: {type: event_count, rules: [brute], timespan: 10m, condition: {gte: 2}}",
+        "title: then\nname: then\ncorrelation: {type: temporal_ordered, rules: [brute, success], group-by: [src], timespan: 30m}",
+    ];
+
+    fn build(order: &[usize], tag: &str) -> Arc<Correlations> {
+        let dir = std::env::temp_dir().join(format!("kuzet-families-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let yaml: Vec<&str> = order.iter().map(|&i| DOCS[i]).collect();
+        std::fs::write(dir.join("r.yml"), yaml.join("\n---\n")).unwrap();
+        let cfg = EngineConfig {
+            rule_paths: vec![dir.clone()],
+            no_default_pipelines: true,
+            ..EngineConfig::default()
+        };
+        let e = engine::build(&cfg, &[&ParserConfig::default()]).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(e.errors.is_empty(), "{:?}", e.errors);
+        e.correlations.clone()
+    }
+
+    /// `wave` (no group-by) and `then` (by `src`) both reference `brute`: one family, routed
+    /// whole to one shard, seeded by its smallest fingerprint whatever the rules' order.
+    #[test]
+    fn a_family_routes_by_its_definitions_not_the_rules_order() {
+        let a = build(&[0, 1, 2, 3, 4], "a");
+        let b = build(&[0, 1, 4, 3, 2], "b");
+        assert_eq!(a.list.len(), 3);
+        let min = a.list.iter().map(|c| c.fingerprint).min().unwrap();
+        for c in &a.list {
+            let d = b
+                .list
+                .iter()
+                .find(|d| d.meta.label() == c.meta.label())
+                .unwrap();
+            assert_eq!(c.fingerprint, d.fingerprint);
+            assert_eq!(c.family_seed, min);
+            assert_eq!(d.family_seed, min);
+            assert!(c.route_groups.is_empty() && d.route_groups.is_empty());
+            assert_eq!(key_hash(c, b"10.0.0.1"), key_hash(d, b"10.0.0.1"));
+            // Any group values: one shard for the family (`wave` has none).
+            let (x, y): (&[u8], &[u8]) = match c.group_names.len() {
+                0 => (b"", b""),
+                _ => (b"10.0.0.1", b"10.0.0.2"),
+            };
+            assert_eq!(route_hash(c, x), route_hash(d, y));
+            assert_eq!(route_hash(c, x), route_hash(&a.list[0], b""));
+        }
     }
 }

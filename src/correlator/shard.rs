@@ -313,11 +313,19 @@ impl Store {
         self.extras.entry(slot as u32).or_default()
     }
 
-    /// Adds a point to slot `slot`'s window; returns the decision.
+    /// Adds a point to slot `slot`'s window; returns the decision. `horizon`: see
+    /// [`Window::add`].
     #[inline]
-    fn add(&mut self, slot: usize, spec: &Spec, p: Point, dropped: &mut u64) -> Option<Decision> {
+    fn add(
+        &mut self,
+        slot: usize,
+        spec: &Spec,
+        p: Point,
+        horizon: i64,
+        dropped: &mut u64,
+    ) -> Option<Decision> {
         if self.cap == 0 {
-            return self.windows[slot].add(spec, p, dropped);
+            return self.windows[slot].add(spec, p, horizon, dropped);
         }
         let r = self.rec_mut(slot);
         let len = (r[2] & LEN_MASK) as usize;
@@ -407,6 +415,10 @@ pub struct EvidenceRing {
 
 const REC_HEADER: usize = 28;
 
+/// How many records older than an alert's window `EvidenceRing::collect` walks past, in
+/// case a late event of the window lies behind them.
+const LATE_LOOKBACK: usize = 64;
+
 impl EvidenceRing {
     pub fn new(bytes: usize) -> EvidenceRing {
         EvidenceRing {
@@ -459,15 +471,26 @@ impl EvidenceRing {
         at + 1
     }
 
-    /// The newest `max` records of `key` with time at or after `since`, oldest first; and
-    /// whether older ones were already overwritten (0 or 1).
-    pub fn collect(&self, key: u64, mut next: u64, max: usize, since: i64) -> (Vec<Vec<u8>>, u64) {
+    /// The newest `max` records of `key` with time in `since..=until`, oldest first; and
+    /// whether older ones were already overwritten (0 or 1). `until` keeps out events after
+    /// the judged window: the event that closed an episode, a point later than a late one.
+    pub fn collect(
+        &self,
+        key: u64,
+        mut next: u64,
+        max: usize,
+        since: i64,
+        until: i64,
+    ) -> (Vec<Vec<u8>>, u64) {
         let mut out = Vec::new();
         let mut lost = 0;
+        // Records before `since` walked past so far (see below).
+        let mut older = 0;
         while next != 0 && out.len() < max {
             let at = next - 1;
             if at + self.cap() < self.written + REC_HEADER as u64 {
-                lost += 1;
+                // Lost only if the record could have been in the window.
+                lost += u64::from(older == 0);
                 break;
             }
             let mut h = [0u8; REC_HEADER];
@@ -479,13 +502,22 @@ impl EvidenceRing {
             if k != key
                 || at + REC_HEADER as u64 + len + self.cap() < self.written + REC_HEADER as u64
             {
-                lost += 1;
+                lost += u64::from(older == 0);
                 break;
             }
             next = prev;
             if t < since {
-                // Records are newest first along the chain, but late events can break that
-                // order: keep walking, within the bound on work.
+                // Records are newest first along the chain, but late events break that
+                // order: look a little further, then stop. Walking on to the end of the
+                // chain cost a walk through every record of the key still in the ring for
+                // each alert (an `lt` rule on a busy key: 36 times slower).
+                older += 1;
+                if older > LATE_LOOKBACK {
+                    break;
+                }
+                continue;
+            }
+            if t > until {
                 continue;
             }
             let mut b = vec![0u8; len as usize];
@@ -525,7 +557,10 @@ struct State {
     max_time: i64,
     lateness: i64,
     stats: ShardStats,
+    /// Key visits of the sweep per batch, besides two per hit.
     sweep_budget: usize,
+    /// The rule whose table the next sweep starts with.
+    sweep_next: usize,
 }
 
 impl Shard {
@@ -541,6 +576,7 @@ impl Shard {
                 lateness: lateness_ms,
                 stats: ShardStats::default(),
                 sweep_budget: 64,
+                sweep_next: 0,
             },
             corrs,
         }
@@ -615,7 +651,7 @@ impl Shard {
         }
         let now = st.watermark();
         st.run_timers(c, now, out);
-        st.sweep(c);
+        st.sweep(c, batch.hits.len());
     }
 
     /// Puts a key read from a checkpoint into rule `ci`'s table, with its timers.
@@ -625,7 +661,9 @@ impl Shard {
             self.st.timers.push(Reverse((due, ci as u32, k.key)));
         }
         if let Some(o) = &k.open {
-            self.st.timers.push(Reverse((o.until, ci as u32, k.key)));
+            self.st
+                .timers
+                .push(Reverse((close_due(o.until), ci as u32, k.key)));
         }
         self.st.stores[ci].import(k, spec);
     }
@@ -694,15 +732,20 @@ impl State {
         if self.stores[ci].open(slot).is_some_and(|o| p.time > o.until) {
             self.close(corrs, cid, slot, out);
         }
+        let horizon = self.watermark().saturating_sub(spec.timespan);
         let store = &mut self.stores[ci];
         if let Some(raw) = raw {
             let prev = store.evidence(slot);
             store.set_evidence(slot, self.evidence.push(key, prev, p.time, raw));
         }
         let mut dropped = 0;
-        let decision = store.add(slot, spec, p, &mut dropped);
+        let due_before = store.due(slot, spec);
+        let decision = store.add(slot, spec, p, horizon, &mut dropped);
         self.stats.values_dropped += dropped;
-        if let Some(due) = store.due(slot, spec) {
+        // One timer per episode, pushed when it opens (or moves its start back): pushing one
+        // per point grew the heap by every hit of the last timespan (a busy key, a long
+        // timespan: without bound).
+        if let Some(due) = store.due(slot, spec).filter(|&d| Some(d) != due_before) {
             self.timers.push(Reverse((due, cid.0, key)));
         }
         // An open alert absorbs the key's events while it lasts.
@@ -717,19 +760,19 @@ impl State {
         }
         if let Some(d) = decision.filter(|d| d.fire) {
             if absorbed {
-                // Still the same attack: keep the alert open a timespan longer.
+                // Still the same attack: keep the alert open a timespan longer. Its timer,
+                // when due, finds `until` later and moves itself there (one timer per open
+                // alert, not one per firing event).
                 let open = store.open_mut(slot).expect("absorbed");
                 open.until = open.until.max(p.time.saturating_add(spec.timespan));
                 open.metric = open.metric.max(d.metric);
-                let until = open.until;
-                self.timers.push(Reverse((until, cid.0, key)));
             } else {
-                self.fire(corrs, cid, slot, group, d, p.time, received, out);
+                self.fire(corrs, cid, slot, group, d, received, out);
             }
         }
     }
 
-    /// Raises a new alert for key `slot` of `cid` (and feeds parents).
+    /// Raises a new alert for key `slot` of `cid` at `d.at` (and feeds parents).
     #[allow(clippy::too_many_arguments)]
     fn fire(
         &mut self,
@@ -738,10 +781,10 @@ impl State {
         slot: usize,
         group: &[u8],
         d: Decision,
-        at: i64,
         received: i64,
         out: &mut Vec<CorrAlert>,
     ) {
+        let at = d.at;
         let c = corrs.get(cid);
         let ci = cid.0 as usize;
         let key = self.stores[ci].key(slot);
@@ -750,12 +793,17 @@ impl State {
             .write(group)
             .write(&d.first.to_le_bytes())
             .finish();
-        let count = d.metric.max(1.0) as u64;
+        // Not the metric: a value_sum of 12 bytes over 3 events is 3 events.
+        let count = d.events.max(1);
+        // Evidence from the judged window only: an episode ends before `at` (it was
+        // judged because time reached `at`), a trailing window ends at `at`.
+        let last = if c.spec.immediate { at } else { at - 1 };
         let (evidence, lost) = self.evidence.collect(
             key,
             self.stores[ci].evidence(slot),
             corrs.options.evidence_cap,
             d.first,
+            last,
         );
         self.stats.evidence_lost += lost;
         let until = at.saturating_add(c.spec.timespan);
@@ -772,8 +820,10 @@ impl State {
                 dirty: false,
                 group: Box::from(group),
             });
-            self.timers.push(Reverse((until, cid.0, key)));
-        } else if c.policy == Policy::Reset {
+            self.timers.push(Reverse((close_due(until), cid.0, key)));
+        } else if c.policy == Policy::Reset && c.spec.immediate {
+            // Episode rules start afresh after every judgement anyway; resetting here
+            // would drop the event that closed the episode and opened the next one.
             self.stores[ci].reset(slot, &c.spec);
         }
         self.stats.alerts += 1;
@@ -833,6 +883,7 @@ impl State {
                 self.stores[ci].evidence(slot),
                 corrs.options.evidence_cap,
                 open.first_seen,
+                open.last_seen,
             );
             self.stats.evidence_lost += lost;
             out.push(CorrAlert {
@@ -864,9 +915,16 @@ impl State {
             let Some(slot) = self.stores[ci].find(key) else {
                 continue;
             };
-            // Close an open alert whose quiet period passed.
-            if self.stores[ci].open(slot).is_some_and(|o| o.until <= now) {
-                self.close(corrs, cid, slot, out);
+            // Close an open alert whose quiet period passed: once the watermark is past
+            // `until`, no event that is not late can still be absorbed (an event at `until`
+            // itself would be), so the outcome does not depend on when timers run.
+            match self.stores[ci].open(slot) {
+                Some(o) if o.until < now => self.close(corrs, cid, slot, out),
+                // Extended since this timer was set: wait for the new end.
+                Some(o) if close_due(o.until) > due => {
+                    self.timers.push(Reverse((close_due(o.until), cid.0, key)));
+                }
+                _ => {}
             }
             // Judge an episode whose end passed.
             if let Some(d) = self.stores[ci].expire(slot, &c.spec, now)
@@ -876,27 +934,35 @@ impl State {
                     .group(slot)
                     .map(<[u8]>::to_vec)
                     .unwrap_or_default();
-                let at = d.first.saturating_add(c.spec.timespan);
-                self.fire(corrs, cid, slot, &group, d, at, 0, out);
+                self.fire(corrs, cid, slot, &group, d, 0, out);
             }
         }
     }
 
     /// Drops a few keys whose state can no longer matter (incremental, bounded work).
-    fn sweep(&mut self, corrs: &Correlations) {
+    ///
+    /// The work is proportional to the batch: `sweep_budget` plus two key visits per hit,
+    /// so the sweep outpaces key creation (a hit makes at most one key). With a fixed
+    /// budget per batch, a replay (1 MiB batches, thousands of hits each) expired almost no
+    /// keys and held every group key ever seen until `max_keys`. Each rule's table gets at
+    /// most one full turn per call, starting from a rotating rule, so one busy rule cannot
+    /// take all the work.
+    fn sweep(&mut self, corrs: &Correlations, hits: usize) {
         let wm = self.watermark();
         if wm == i64::MIN {
             return;
         }
-        let mut budget = self.sweep_budget;
-        for (ci, store) in self.stores.iter_mut().enumerate() {
-            if store.is_empty() {
-                continue;
-            }
+        let mut budget = self.sweep_budget.saturating_add(hits.saturating_mul(2));
+        let n = self.stores.len();
+        for i in 0..n {
+            let ci = (self.sweep_next + i) % n;
+            let store = &mut self.stores[ci];
+            let mut visits = budget.min(store.len());
+            budget -= visits;
             let spec = &corrs.list[ci].spec;
             let horizon = wm.saturating_sub(spec.timespan);
-            while budget > 0 && !store.is_empty() {
-                budget -= 1;
+            while visits > 0 && !store.is_empty() {
+                visits -= 1;
                 if store.hand >= store.len() {
                     store.hand = 0;
                 }
@@ -911,8 +977,18 @@ impl State {
                     store.hand += 1;
                 }
             }
+            if budget == 0 {
+                break;
+            }
         }
+        self.sweep_next = (self.sweep_next + 1) % n.max(1);
     }
+}
+
+/// When the timer closing an open alert with quiet period `until` is due: the first
+/// watermark past `until` (see `run_timers`).
+fn close_due(until: i64) -> i64 {
+    until.saturating_add(1)
 }
 
 /// Evicts the stalest of a few sampled keys without an open alert (approximate LRU).
@@ -941,6 +1017,75 @@ fn evict_stalest(store: &mut Store, now: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::correlator::Hit;
+    use crate::engine::{self, EngineConfig};
+    use crate::parser::ParserConfig;
+
+    /// Correlations from rule YAML (documents joined by `---`).
+    fn correlations(yaml: &str) -> Arc<Correlations> {
+        let dir = std::env::temp_dir().join(format!(
+            "kuzet-shard-test-{}-{:x}",
+            std::process::id(),
+            xxhash_rust::xxh3::xxh3_64(yaml.as_bytes())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("r.yml"), yaml).unwrap();
+        let cfg = EngineConfig {
+            rule_paths: vec![dir.clone()],
+            no_default_pipelines: true,
+            ..EngineConfig::default()
+        };
+        let e = engine::build(&cfg, &[&ParserConfig::default()]).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(e.errors.is_empty(), "{:?}", e.errors);
+        e.correlations.clone()
+    }
+
+    /// One hit of correlation 0 for group `g` at `time`.
+    fn hit(c: &Correlations, b: &mut HitBatch, g: &[u8], time: i64) {
+        let cc = c.get(CorrId(0));
+        let group = b.push_bytes(g);
+        let raw = b.push_bytes(b"raw");
+        b.hits.push(Hit {
+            corr: CorrId(0),
+            slot: 0,
+            key: key_hash(cc, g),
+            route: 0,
+            time,
+            received: time,
+            value: None,
+            group,
+            raw,
+        });
+    }
+
+    const FAIL: &str = "title: fail\nname: fail\nlogsource: {product: t}\ndetection: {sel: {action: fail}, condition: sel}\n---\n";
+
+    /// A busy key keeps one timer: its open alert's (which moves itself as the alert is
+    /// extended), not one per absorbed firing event; likewise one per episode, not per point.
+    #[test]
+    fn a_busy_key_holds_one_timer() {
+        for cond in ["{gte: 2}", "{lt: 100000}"] {
+            let c = correlations(&format!(
+                "{FAIL}title: brute\nname: brute\ncorrelation: {{type: event_count, rules: [fail], group-by: [src], timespan: 10m, condition: {cond}}}"
+            ));
+            let mut shard = Shard::new(c.clone(), 0);
+            let mut out = Vec::new();
+            for i in 0..1000 {
+                let mut b = HitBatch::default();
+                hit(&c, &mut b, b"10.0.0.1", i * 1000);
+                shard.process(&b, &mut out);
+                assert!(
+                    shard.st.timers.len() <= 2,
+                    "{cond}: {}",
+                    shard.st.timers.len()
+                );
+            }
+            shard.flush(&mut out);
+            // gte: one alert and its closing update; lt: the 1 000 s in 10 m episodes.
+            assert!(!out.is_empty(), "{cond}");
+        }
+    }
 
     #[test]
     fn evidence_ring_chains_and_forgets() {
@@ -951,19 +1096,22 @@ mod tests {
             a = r.push(1, a, i as i64, &[b'a', i]);
             b = r.push(2, b, i as i64, &[b'b', i]);
         }
-        let (ev, lost) = r.collect(1, a, 3, 0);
+        let (ev, lost) = r.collect(1, a, 3, 0, i64::MAX);
         assert_eq!(ev, vec![vec![b'a', 2], vec![b'a', 3], vec![b'a', 4]]);
+        // Only records up to `until`.
+        let (ev, _) = r.collect(1, a, 3, 0, 3);
+        assert_eq!(ev, vec![vec![b'a', 1], vec![b'a', 2], vec![b'a', 3]]);
         assert_eq!(lost, 0);
         // Overwrite everything: the old chain is detected as lost, never misread.
         let mut c = 0;
         for i in 0..1000 {
             c = r.push(3, c, i, &[b'c'; 40]);
         }
-        let (ev, lost) = r.collect(1, a, 3, 0);
+        let (ev, lost) = r.collect(1, a, 3, 0, i64::MAX);
         assert!(ev.is_empty());
         assert_eq!(lost, 1);
-        assert_eq!(r.collect(3, c, 2, 0).0.len(), 2);
+        assert_eq!(r.collect(3, c, 2, 0, i64::MAX).0.len(), 2);
         // Only records at or after `since`.
-        assert_eq!(r.collect(3, c, 100, 995).0.len(), 5);
+        assert_eq!(r.collect(3, c, 100, 995, i64::MAX).0.len(), 5);
     }
 }

@@ -9,12 +9,23 @@
 //! * **At the window's end** (`lt`, `lte`, `eq`, `neq` alone, and expressions with `not`,
 //!   i.e. absence): an *episode* opens at the first event of the key, covers `[t0, t0 + T)`,
 //!   and is judged when event time passes `t0 + T` (a timer; or the first event past the
-//!   end). The next event opens the next episode.
+//!   end). The next event opens the next episode. An event arriving out of order before the
+//!   open episode's start begins it instead, if the episode's points stay within T of it.
 //!
-//! State is the minimum each decision needs: for `event_count ≥ N`, the last N timestamps; for
-//! `value_count ≥ N`, the N most recently seen distinct values; for temporal types, the last
-//! time of each referenced rule; for value aggregates, the (time, value) pairs in the window,
-//! bounded by `max_values` (oldest dropped first, counted by the caller).
+//! State is the minimum each decision needs: for `event_count ≥ N`, the last N timestamps
+//! (the largest bound + 1 for other comparisons; `neq`: up to `max_values`); for
+//! `value_count ≥ N`, the N most recently seen distinct values (bound + 1 likewise); for
+//! `temporal`, the last time of each referenced rule; for `temporal_ordered`,
+//! the best chains per stage (see [`Window::Chains`]); for value aggregates, the (time, value)
+//! pairs a window still to be judged can hold (back to the watermark − T, so that a point
+//! arriving late within the allowed lateness is judged on its whole window), bounded by
+//! `max_values` (oldest dropped first, counted by the caller).
+//!
+//! In time order every decision is exact. Out of order, the first three keep too little to
+//! be: a late point is judged on what is kept (the last N times, the last time of each
+//! value or rule), so a window it completes may be missed (`a@0, a@20, b@5` late, for
+//! `temporal [a, b]`: `a@0` is forgotten). Keeping everything back to the watermark − T
+//! would make them exact at a memory cost per key (`tests/oracle/SEMANTICS.md`, part 6).
 
 use crate::sigma::correlation::{BoolExpr, CmpOp, CorrType};
 
@@ -59,14 +70,19 @@ impl Spec {
             None => lower,
         };
         // Counting up to the largest bound + 1 decides every comparison; `gte: n` needs n.
-        let bound = cmps
-            .iter()
-            .map(|(op, n)| match op {
-                CmpOp::Gte => n.max(0.0).ceil() as usize,
-                _ => n.max(0.0).floor() as usize + 1,
-            })
-            .max()
-            .unwrap_or(1);
+        // Except that `neq` also fires on every larger count, and the alert reports the
+        // count it fired with: count up to `max_values` then.
+        let bound = if cmps.iter().any(|(op, _)| *op == CmpOp::Neq) {
+            usize::MAX
+        } else {
+            cmps.iter()
+                .map(|(op, n)| match op {
+                    CmpOp::Gte => n.max(0.0).ceil() as usize,
+                    _ => n.max(0.0).floor() as usize + 1,
+                })
+                .max()
+                .unwrap_or(1)
+        };
         let cap = match kind {
             CorrType::EventCount | CorrType::ValueCount => bound.min(max_values).max(1),
             _ => max_values.max(1),
@@ -112,8 +128,12 @@ pub enum Window {
     Distinct(Vec<(u64, i64)>),
     /// Last time each slot was seen (`i64::MIN`: never).
     Slots(Vec<i64>),
-    /// `temporal_ordered`: `dp[c * slots + s]` = (start, last) of the chain with the latest
-    /// start that matched `c + 1` stages in rule order and ended at slot `s`.
+    /// `temporal_ordered`, `k` = slots, `2·k²` cells: `dp[c * k + s]` = (start, last) of the
+    /// chain with the latest start that matched `c + 1` stages in rule order and ended at
+    /// slot `s`; `dp[k² + c * k + s]` = the same among chains that ended strictly before
+    /// that one's last stage. The second is what a point at the *same* time as the first
+    /// one's last stage extends (stages must be strictly later; `a@0, a@5, b@5` is in order
+    /// through `a@0`).
     Chains(Vec<(i64, i64)>),
     /// (time, value bits) ascending by time, at most `cap`.
     Values(Vec<(i64, u64)>),
@@ -121,7 +141,12 @@ pub enum Window {
     Episode {
         start: i64,
         inner: Box<Window>,
-        count: u64,
+        /// Points in the episode (saturating). 32 bits so that `floor` fits: with it, a
+        /// `Window` stays 32 bytes, inline in the store for every key of these rules.
+        count: u32,
+        /// End of the last episode judged (`i64::MIN`: none): an open episode may move its
+        /// start back to a late point, but not into a judged one.
+        floor: i64,
     },
 }
 
@@ -133,8 +158,17 @@ pub struct Decision {
     pub fire: bool,
     /// The metric at that moment (count, distinct count, rules seen, sum ...).
     pub metric: f64,
-    /// Earliest event time that counted.
+    /// Earliest event time that counted (for an episode: its start).
     pub first: i64,
+    /// When the decision was made, in event time: the end of the trailing window judged
+    /// (the point's own time, or a later point's for a late point), or an episode's end
+    /// `start + T`. Alerts carry it, not the time of the event that happened to trigger
+    /// the decision.
+    pub at: i64,
+    /// Events that counted: the window's events for `event_count` and the value types
+    /// (with or without a numeric value); `value_count` and the temporal types keep no
+    /// per-event state, so for them the metric (values, rules seen), at least 1.
+    pub events: u64,
 }
 
 impl Window {
@@ -148,6 +182,7 @@ impl Window {
                 start: i64::MIN,
                 inner: Box::new(inner),
                 count: 0,
+                floor: i64::MIN,
             }
         }
     }
@@ -157,8 +192,34 @@ impl Window {
             CorrType::EventCount => Window::Times(Vec::new()),
             CorrType::ValueCount => Window::Distinct(Vec::new()),
             CorrType::Temporal => Window::Slots(vec![i64::MIN; spec.slots]),
-            CorrType::TemporalOrdered => Window::Chains(vec![NONE; spec.slots * spec.slots]),
+            CorrType::TemporalOrdered => Window::Chains(vec![NONE; 2 * spec.slots * spec.slots]),
             _ => Window::Values(Vec::new()),
+        }
+    }
+
+    /// Whether this state has the shape `spec` needs (kind, slot count, episode or not):
+    /// state read from a checkpoint is checked before use, as the code indexes it freely.
+    pub fn fits(&self, spec: &Spec) -> bool {
+        let k = spec.slots;
+        let inner: &Window = match self {
+            Window::Episode { inner, .. } if !spec.immediate => inner,
+            Window::Episode { .. } => return false,
+            _ if !spec.immediate => return false,
+            w => w,
+        };
+        match (inner, spec.kind) {
+            (Window::Times(_), CorrType::EventCount)
+            | (Window::Distinct(_), CorrType::ValueCount) => true,
+            (Window::Slots(v), CorrType::Temporal) => v.len() == k,
+            (Window::Chains(v), CorrType::TemporalOrdered) => v.len() == 2 * k * k,
+            (
+                Window::Values(_),
+                CorrType::ValueSum
+                | CorrType::ValueAvg
+                | CorrType::ValuePercentile
+                | CorrType::ValueMedian,
+            ) => true,
+            _ => false,
         }
     }
 
@@ -201,12 +262,20 @@ impl Window {
     /// trailing window ending at this point. For episode rules, a point at or past the open
     /// episode's end first closes it: that decision is returned (and the point opens the
     /// next episode); otherwise `None`.
-    /// `dropped` counts items pushed out by `cap`.
-    pub fn add(&mut self, spec: &Spec, p: Point, dropped: &mut u64) -> Option<Decision> {
+    /// `horizon`: no window still to be judged starts before it (the caller's watermark
+    /// − T), so state at or before it may go. `dropped` counts items pushed out by `cap`.
+    pub fn add(
+        &mut self,
+        spec: &Spec,
+        p: Point,
+        horizon: i64,
+        dropped: &mut u64,
+    ) -> Option<Decision> {
         if let Window::Episode {
             start,
             inner,
             count,
+            floor,
         } = self
         {
             let mut closed = None;
@@ -216,20 +285,31 @@ impl Window {
                     inner,
                     *start,
                     start.saturating_add(spec.timespan),
+                    u64::from(*count),
                 ));
                 **inner = Window::fresh(spec);
                 *count = 0;
+                *floor = start.saturating_add(spec.timespan);
             }
             if *count == 0 {
                 *start = p.time;
+            } else if p.time < *start
+                && p.time >= *floor
+                && inner.newest() < p.time.saturating_add(spec.timespan)
+            {
+                // A point arriving out of order, before the open episode's start: it is the
+                // key's first event in time, so the episode begins at it (as it would have
+                // in time order), as long as that keeps the episode's points within T and
+                // out of the episode already judged. Otherwise it is left out.
+                *start = p.time;
             }
             if p.time >= *start {
-                *count += 1;
-                insert(spec, inner, p, dropped);
+                *count = count.saturating_add(1);
+                insert(spec, inner, p, horizon, dropped);
             }
             return closed;
         }
-        insert(spec, self, p, dropped);
+        insert(spec, self, p, horizon, dropped);
         if let Window::Times(v) = self {
             return Some(times_decide(spec, v, p.time));
         }
@@ -286,13 +366,15 @@ impl Window {
             start,
             inner,
             count,
+            floor,
         } = self
         {
             let end = start.saturating_add(spec.timespan);
             if *count > 0 && watermark >= end {
-                let d = judge(spec, inner, *start, end);
+                let d = judge(spec, inner, *start, end, u64::from(*count));
                 **inner = Window::fresh(spec);
                 *count = 0;
+                *floor = end;
                 return Some(d);
             }
         }
@@ -346,6 +428,8 @@ pub fn times_decide(spec: &Spec, ts: &[i64], t: i64) -> Decision {
             fire: spec.holds(n as f64),
             metric: n as f64,
             first: if first == i64::MAX { end } else { first },
+            at: end,
+            events: n as u64,
         }
     };
     let own = at(t);
@@ -368,7 +452,7 @@ pub fn times_decide(spec: &Spec, ts: &[i64], t: i64) -> Decision {
 }
 
 /// Puts a point into non-episode state.
-fn insert(spec: &Spec, w: &mut Window, p: Point, dropped: &mut u64) {
+fn insert(spec: &Spec, w: &mut Window, p: Point, horizon: i64, dropped: &mut u64) {
     let t = p.time;
     match w {
         Window::Times(v) => {
@@ -410,22 +494,21 @@ fn insert(spec: &Spec, w: &mut Window, p: Point, dropped: &mut u64) {
             if s >= k {
                 return;
             }
+            let half = k * k;
             // Longest chains first, so this point extends chains that existed before it.
             for c in (0..k).rev() {
                 let cand = if c == 0 {
                     Some((t, t))
                 } else {
                     (0..s)
-                        .map(|j| dp[(c - 1) * k + j])
+                        .flat_map(|j| [dp[(c - 1) * k + j], dp[half + (c - 1) * k + j]])
                         .filter(|&(st, last)| st != i64::MIN && last < t && st > t - spec.timespan)
                         .map(|(st, _)| (st, t))
                         .max_by_key(|x| x.0)
                 };
                 if let Some(cand) = cand {
-                    let cur = &mut dp[c * k + s];
-                    if *cur == NONE || cand.0 > cur.0 || (cand.0 == cur.0 && cand.1 < cur.1) {
-                        *cur = cand;
-                    }
+                    let (best, prev) = dp.split_at_mut(half);
+                    offer(&mut best[c * k + s], &mut prev[c * k + s], cand);
                 }
             }
         }
@@ -433,9 +516,10 @@ fn insert(spec: &Spec, w: &mut Window, p: Point, dropped: &mut u64) {
             let bits = p.value.unwrap_or(f64::NAN.to_bits());
             let pos = v.partition_point(|x| x.0 <= t);
             v.insert(pos, (t, bits));
-            // Values older than the newest window cannot count again.
-            let newest = v.last().map(|x| x.0).unwrap_or(t);
-            let keep_from = v.partition_point(|x| x.0 <= newest - spec.timespan);
+            // Values no window still to be judged can hold. Not "older than the newest
+            // value's window": a point arriving late, within the allowed lateness, is
+            // judged on its own window, which still needs them.
+            let keep_from = v.partition_point(|x| x.0 <= horizon);
             if keep_from > 0 {
                 v.drain(..keep_from);
             }
@@ -448,25 +532,60 @@ fn insert(spec: &Spec, w: &mut Window, p: Point, dropped: &mut u64) {
     }
 }
 
+/// Offers a chain to one `temporal_ordered` cell: `best` keeps the latest start (ties: the
+/// earlier last stage), `prev` the latest start among chains whose last stage is strictly
+/// before `best`'s.
+fn offer(best: &mut (i64, i64), prev: &mut (i64, i64), cand: (i64, i64)) {
+    let later = |a: (i64, i64), b: (i64, i64)| b == NONE || a.0 > b.0 || (a.0 == b.0 && a.1 < b.1);
+    if later(cand, *best) {
+        let old = std::mem::replace(best, cand);
+        if old != NONE && old.1 < cand.1 {
+            // `old` had the latest start of all chains so far, and ends earlier.
+            *prev = old;
+        } else if *prev != NONE && prev.1 >= cand.1 {
+            // Only after a late point: `prev` no longer ends before `best`.
+            *prev = NONE;
+        }
+    } else if cand.1 < best.1 && later(cand, *prev) {
+        *prev = cand;
+    }
+}
+
 /// The decision for the trailing window `(end − T, end]`.
 fn evaluate_at(spec: &Spec, w: &Window, end: i64) -> Decision {
     judge_window(spec, w, end - spec.timespan, end)
 }
 
-/// The decision for a closed episode `[start, end)`.
-fn judge(spec: &Spec, w: &Window, start: i64, end: i64) -> Decision {
+/// The decision for a closed episode `[start, end)` that took `count` points.
+fn judge(spec: &Spec, w: &Window, start: i64, end: i64, count: u64) -> Decision {
     // Episode windows include their start: shift the exclusive lower bound by one ms.
-    judge_window(spec, w, start - 1, end - 1)
+    let mut d = judge_window(spec, w, start - 1, end - 1);
+    if spec.kind == CorrType::EventCount {
+        // Every point of the episode is in it: the exact count, whatever `cap` kept.
+        d.metric = count as f64;
+        d.events = count;
+        d.fire = spec.holds(d.metric);
+    }
+    // The episode is what was judged: it began with the key's first event and ends at
+    // `end` whatever the type's state remembers (for temporal types only each rule's
+    // last time), so the alert's id, time and evidence follow the episode.
+    Decision {
+        first: start,
+        at: end,
+        ..d
+    }
 }
 
 /// Decides over the events with `lo < time <= hi`.
 fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
     let inw = |t: i64| t > lo && t <= hi;
     let mut first = i64::MAX;
+    let mut events = None;
     let metric = match w {
         Window::Times(v) => {
             let (n, f) = times_count(v, lo, hi);
             first = f;
+            events = Some(n as u64);
             n as f64
         }
         Window::Distinct(v) => {
@@ -493,6 +612,8 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
                     fire: ok,
                     metric: n as f64,
                     first: if first == i64::MAX { hi } else { first },
+                    at: hi,
+                    events: n.max(1) as u64,
                 };
             }
             n as f64
@@ -502,7 +623,7 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
             let k = spec.slots;
             let mut best = 0;
             for c in 0..k {
-                for s in 0..k {
+                for s in (0..k).flat_map(|s| [s, k * k + s]) {
                     let (st, last) = dp[c * k + s];
                     if st != i64::MIN && inw(st) && inw(last) && c + 1 > best {
                         best = c + 1;
@@ -516,8 +637,10 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
         }
         Window::Values(v) => {
             let mut xs: Vec<f64> = Vec::new();
+            let mut n = 0;
             for &(t, bits) in v {
                 if inw(t) {
+                    n += 1;
                     first = first.min(t);
                     let x = f64::from_bits(bits);
                     if x.is_finite() {
@@ -525,6 +648,7 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
                     }
                 }
             }
+            events = Some(n);
             match aggregate(spec, &mut xs) {
                 Some(m) => m,
                 // No numeric value in the window: no metric, never fires (as the reference).
@@ -533,6 +657,8 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
                         fire: false,
                         metric: f64::NAN,
                         first: if first == i64::MAX { hi } else { first },
+                        at: hi,
+                        events: n,
                     };
                 }
             }
@@ -543,6 +669,8 @@ fn judge_window(spec: &Spec, w: &Window, lo: i64, hi: i64) -> Decision {
         fire: spec.holds(metric),
         metric,
         first: if first == i64::MAX { hi } else { first },
+        at: hi,
+        events: events.unwrap_or(metric.max(1.0) as u64),
     }
 }
 
@@ -587,11 +715,11 @@ mod tests {
         assert_eq!(s.cap, 3);
         let mut w = Window::new(&s);
         let mut d = 0;
-        assert!(!w.add(&s, pt(0), &mut d).unwrap().fire);
-        assert!(!w.add(&s, pt(5_000), &mut d).unwrap().fire);
+        assert!(!w.add(&s, pt(0), i64::MIN, &mut d).unwrap().fire);
+        assert!(!w.add(&s, pt(5_000), i64::MIN, &mut d).unwrap().fire);
         // (t − T, t]: an event exactly T after the first does not see it.
-        assert!(!w.add(&s, pt(10_000), &mut d).unwrap().fire);
-        let x = w.add(&s, pt(10_001), &mut d).unwrap();
+        assert!(!w.add(&s, pt(10_000), i64::MIN, &mut d).unwrap().fire);
+        let x = w.add(&s, pt(10_001), i64::MIN, &mut d).unwrap();
         assert!(x.fire);
         assert_eq!(x.metric, 3.0);
         assert_eq!(x.first, 5_000);
@@ -602,10 +730,10 @@ mod tests {
         let s = spec(CorrType::EventCount, 10_000, vec![(CmpOp::Gte, 3.0)], 1);
         let mut w = Window::new(&s);
         let mut d = 0;
-        w.add(&s, pt(9_000), &mut d);
-        w.add(&s, pt(1_000), &mut d);
+        w.add(&s, pt(9_000), i64::MIN, &mut d);
+        w.add(&s, pt(1_000), i64::MIN, &mut d);
         // The late point completes the window ending at 9 000: (−1 000, 9 000] holds 3.
-        let x = w.add(&s, pt(5_000), &mut d).unwrap();
+        let x = w.add(&s, pt(5_000), i64::MIN, &mut d).unwrap();
         assert!(x.fire);
         assert_eq!(x.first, 1_000);
         assert_eq!(w, Window::Times(vec![1_000, 5_000, 9_000]));
@@ -617,18 +745,18 @@ mod tests {
         assert!(!s.immediate);
         let mut w = Window::new(&s);
         let mut d = 0;
-        assert!(w.add(&s, pt(0), &mut d).is_none());
-        assert!(w.add(&s, pt(4_000), &mut d).is_none());
+        assert!(w.add(&s, pt(0), i64::MIN, &mut d).is_none());
+        assert!(w.add(&s, pt(4_000), i64::MIN, &mut d).is_none());
         assert_eq!(w.due(&s), Some(10_000));
         assert!(w.expire(&s, 9_999).is_none());
         let x = w.expire(&s, 10_000).unwrap();
         assert!(x.fire);
         assert_eq!(x.metric, 2.0);
         // An event past the end closes the episode and opens the next one.
-        w.add(&s, pt(20_000), &mut d);
-        w.add(&s, pt(21_000), &mut d);
-        w.add(&s, pt(22_000), &mut d);
-        let x = w.add(&s, pt(30_000), &mut d).unwrap();
+        w.add(&s, pt(20_000), i64::MIN, &mut d);
+        w.add(&s, pt(21_000), i64::MIN, &mut d);
+        w.add(&s, pt(22_000), i64::MIN, &mut d);
+        let x = w.add(&s, pt(30_000), i64::MIN, &mut d).unwrap();
         assert!(!x.fire);
         assert_eq!(x.metric, 3.0);
     }
@@ -643,10 +771,10 @@ mod tests {
             slot: 0,
             value: Some(h),
         };
-        assert!(!w.add(&s, v(0, 1), &mut d).unwrap().fire);
-        assert!(!w.add(&s, v(1_000, 1), &mut d).unwrap().fire);
-        assert!(!w.add(&s, v(2_000, 2), &mut d).unwrap().fire);
-        let x = w.add(&s, v(3_000, 3), &mut d).unwrap();
+        assert!(!w.add(&s, v(0, 1), i64::MIN, &mut d).unwrap().fire);
+        assert!(!w.add(&s, v(1_000, 1), i64::MIN, &mut d).unwrap().fire);
+        assert!(!w.add(&s, v(2_000, 2), i64::MIN, &mut d).unwrap().fire);
+        let x = w.add(&s, v(3_000, 3), i64::MIN, &mut d).unwrap();
         assert!(x.fire);
         assert_eq!(x.metric, 3.0);
     }
@@ -667,15 +795,15 @@ mod tests {
             value: None,
         };
         // b before a: no order.
-        assert!(!w.add(&s, at(0, 1), &mut d).unwrap().fire);
-        assert!(!w.add(&s, at(1_000, 0), &mut d).unwrap().fire);
+        assert!(!w.add(&s, at(0, 1), i64::MIN, &mut d).unwrap().fire);
+        assert!(!w.add(&s, at(1_000, 0), i64::MIN, &mut d).unwrap().fire);
         // a then b at the same time: no order either.
-        assert!(!w.add(&s, at(1_000, 1), &mut d).unwrap().fire);
-        assert!(w.add(&s, at(2_000, 1), &mut d).unwrap().fire);
+        assert!(!w.add(&s, at(1_000, 1), i64::MIN, &mut d).unwrap().fire);
+        assert!(w.add(&s, at(2_000, 1), i64::MIN, &mut d).unwrap().fire);
         // Too late for the chain started at 1 000.
         let mut w = Window::new(&s);
-        w.add(&s, at(0, 0), &mut d);
-        assert!(!w.add(&s, at(10_000, 1), &mut d).unwrap().fire);
+        w.add(&s, at(0, 0), i64::MIN, &mut d);
+        assert!(!w.add(&s, at(10_000, 1), i64::MIN, &mut d).unwrap().fire);
     }
 
     #[test]
@@ -694,11 +822,35 @@ mod tests {
             slot,
             value: None,
         };
-        w.add(&s, at(0, 0), &mut d);
-        w.add(&s, at(3_000, 1), &mut d);
+        w.add(&s, at(0, 0), i64::MIN, &mut d);
+        w.add(&s, at(3_000, 1), i64::MIN, &mut d);
         assert!(!w.expire(&s, 5_000).unwrap().fire);
-        w.add(&s, at(20_000, 0), &mut d);
+        w.add(&s, at(20_000, 0), i64::MIN, &mut d);
         assert!(w.expire(&s, 25_000).unwrap().fire);
+    }
+
+    /// Every key of a rule without the shard's inline record holds a `Window` inline:
+    /// `Episode::floor` fits only because `count` is 32 bits.
+    #[test]
+    fn a_window_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<Window>(), 32);
+    }
+
+    #[test]
+    fn restored_state_must_fit_its_rule() {
+        let ordered = spec(
+            CorrType::TemporalOrdered,
+            10_000,
+            vec![(CmpOp::Gte, 2.0)],
+            2,
+        );
+        assert!(Window::new(&ordered).fits(&ordered));
+        // A version-1 layout (k² cells) or another type is refused, not indexed.
+        assert!(!Window::Chains(vec![NONE; 4]).fits(&ordered));
+        assert!(!Window::Times(Vec::new()).fits(&ordered));
+        let lt = spec(CorrType::EventCount, 10_000, vec![(CmpOp::Lt, 3.0)], 1);
+        assert!(Window::new(&lt).fits(&lt));
+        assert!(!Window::Times(Vec::new()).fits(&lt));
     }
 
     #[test]

@@ -210,8 +210,11 @@ pub fn parse_timespan(s: &str) -> Result<i64, Problem> {
         .near("timespan")
     };
     let unit = s.chars().last().ok_or_else(bad)?;
-    let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
-    if n <= 0 || !s[..s.len() - 1].bytes().all(|b| b.is_ascii_digit()) {
+    // The number before the unit (which may be several bytes: slicing off one byte
+    // panicked on `5é`).
+    let digits = &s[..s.len() - unit.len_utf8()];
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    if n <= 0 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Problem::new(format!(
             "timespan {s:?} must be a positive whole number with a unit"
         ))
@@ -582,7 +585,9 @@ mod tests {
         assert_eq!(parse_timespan("10m").unwrap(), 600_000);
         assert_eq!(parse_timespan("1M").unwrap(), 2_629_746_000);
         assert_eq!(parse_timespan("1y").unwrap(), 31_556_952_000);
-        for bad in ["0s", "1.5h", "10", "1H", "1ms", " 5m", "-1m"] {
+        for bad in [
+            "0s", "1.5h", "10", "1H", "1ms", " 5m", "-1m", "+5m", "5é", "é", "",
+        ] {
             assert!(parse_timespan(bad).is_err(), "{bad}");
         }
     }
