@@ -24,13 +24,14 @@
 //!     set: {action: login, outcome: success}
 //! copy: {user: TargetUserName}    # field aliases (after the patterns: captures too)
 //! map: {proto: {TCP: tcp, "6": tcp}}  # value translations, exact, after the copies
+//! classify: {action: {from: rule, values: {deny: [drop], allow: [accept]}}}  # by words
 //! time: [log_time, [date, time]]  # the event's own time: first field (or fields joined
 //!                                 # by a space) that reads as a stamp (see `time`)
 //! set: {vendor: openssh}          # constants for every selected event
 //! ```
 //!
 //! Order for a selected event: logsource class and `set` constants, the first matching
-//! pattern's captures and constants, `copy`, `map`, `time`. Copies, maps and time apply
+//! pattern's captures and constants, `copy`, `map`, `classify`, `time`. Copies, maps and time apply
 //! whether or not a pattern matched (a structured FortiGate event has no pattern at all).
 //!
 //! Captures are typed: `word` (up to a space), `int` (optional sign, digits), `ip` (IPv4 or
@@ -41,6 +42,9 @@
 //! comes last. A `match` pattern must cover the whole message; `{_:rest}` ignores a tail.
 //! Literals are matched exactly; patterns are dispatched by their leading literal, so only the
 //! few that can match a message are tried, and a regex is used only where a pattern says so.
+//!
+//! A `kv:` pattern (`kv: {SRC: src_ip}`, with `from`, `prefix`, `stop`, `require`) reads
+//! space-separated `KEY=VALUE` tokens in one byte loop: kernel packet logs without a regex.
 //!
 //! A pattern with `field: NAME` matches that field's text instead of the message (structured
 //! events: Windows' `IpAddress` is `-`, `203.0.113.7` or `::ffff:203.0.113.7`, and
@@ -95,6 +99,45 @@ enum Tok {
 enum Matcher {
     Tokens(Vec<Tok>),
     Regex(regex::bytes::Regex, Vec<(usize, FieldId)>),
+    Kv(Box<Kv>),
+}
+
+/// A `kv:` pattern: space-separated `KEY=VALUE` tokens, read in one pass (no regex); the
+/// first occurrence of a key wins. Kernel packet logs are this shape after a free-text prefix.
+#[derive(Debug)]
+struct Kv {
+    /// Keys (exact) and the fields their values go to; at most 32.
+    keys: Vec<(Box<[u8]>, FieldId)>,
+    /// Pairs start at the first token beginning with this (the message start otherwise).
+    from: Option<memchr::memmem::Finder<'static>>,
+    /// The field given the text before `from` (trimmed; a leading printk stamp dropped).
+    prefix: Option<FieldId>,
+    /// A token starting with this byte ends the pairs (`[`: an ICMP error's quoted packet).
+    stop: Option<u8>,
+    /// Bits of `keys` that must all be found for the pattern to match.
+    require: u32,
+}
+
+/// A `classify:` entry: sets `to` to the first class one of whose words appears in `from`
+/// (ASCII case-insensitive).
+#[derive(Debug)]
+struct Classify {
+    to: FieldId,
+    from: FieldId,
+    classes: Vec<(Box<[u8]>, aho_corasick::AhoCorasick)>,
+}
+
+/// The cheapest test an appname-less extractor needs, decided at build time so that most
+/// events skip most such extractors without calling [`Extractors::selects`].
+#[derive(Clone, Copy, Debug)]
+enum Gate {
+    /// The event must have the field with this bit in the per-event presence mask.
+    Field(u8),
+    /// The message must start with this byte.
+    MessageByte(u8),
+    /// The event must have an appname.
+    Appname,
+    Open,
 }
 
 #[derive(Debug)]
@@ -133,6 +176,7 @@ struct Extractor {
     patterns: Vec<Pattern>,
     copies: Vec<(FieldId, FieldId)>,
     maps: Vec<ValueMap>,
+    classify: Vec<Classify>,
     /// Where the event's own time is: alternatives tried in order, each the fields whose
     /// values, joined by a space, make one stamp (see [`time::parse_log_time`]).
     times: Vec<Vec<FieldId>>,
@@ -207,8 +251,11 @@ fn logsource(v: &Value) -> Option<Logsource> {
 pub struct Extractors {
     list: Vec<Extractor>,
     by_appname: HashMap<Box<[u8]>, Vec<u32>>,
-    /// Extractors selected otherwise (appname prefix, fields, message prefix only).
-    others: Vec<u32>,
+    /// Extractors selected otherwise (appname prefix, fields, message prefix only), each
+    /// with its gate.
+    others: Vec<(u32, Gate)>,
+    /// The fields gates test, in presence-mask bit order.
+    gate_fields: Vec<FieldId>,
 }
 
 fn compile_pattern(src: &str, table: &mut FieldTable) -> Result<Vec<Tok>, Problem> {
@@ -305,7 +352,8 @@ impl Extractors {
                 Ok(x) => {
                     let idx = out.list.len() as u32;
                     if x.select.appnames.is_empty() {
-                        out.others.push(idx);
+                        let gate = out.gate(&x.select);
+                        out.others.push((idx, gate));
                     }
                     for a in &x.select.appnames {
                         out.by_appname.entry(a.clone()).or_default().push(idx);
@@ -321,6 +369,30 @@ impl Extractors {
             }
         }
         (out, errs)
+    }
+
+    /// The gate for an extractor selected without an appname: a field it needs (`has`, else
+    /// `fields`), else its message prefix's first byte, else an appname (for prefixes).
+    fn gate(&mut self, s: &Select) -> Gate {
+        if let Some(f) = s.has.first().or(s.fields.first().map(|(f, _)| f)) {
+            let bit = match self.gate_fields.iter().position(|g| g == f) {
+                Some(b) => b,
+                None => {
+                    self.gate_fields.push(*f);
+                    self.gate_fields.len() - 1
+                }
+            };
+            if bit < 64 {
+                return Gate::Field(bit as u8);
+            }
+        }
+        if let Some(&b) = s.message_prefix.as_ref().and_then(|p| p.first()) {
+            return Gate::MessageByte(b);
+        }
+        if !s.appname_prefixes.is_empty() {
+            return Gate::Appname;
+        }
+        Gate::Open
     }
 
     pub fn len(&self) -> usize {
@@ -363,11 +435,27 @@ impl Extractors {
                     .find(|&i| self.selects(i as usize, raw, buf));
             }
         }
-        if chosen.is_none() {
+        if chosen.is_none() && !self.others.is_empty() {
+            let mut present = 0u64;
+            for (bit, &f) in self.gate_fields.iter().enumerate().take(64) {
+                if buf.get_repr(f).is_some() {
+                    present |= 1 << bit;
+                }
+            }
+            let first = match buf.get_repr(FieldId::MESSAGE) {
+                Some(Repr::Str(m)) => bytes(raw, buf, m).first().copied(),
+                _ => None,
+            };
             chosen = self
                 .others
                 .iter()
-                .copied()
+                .filter(|(_, g)| match *g {
+                    Gate::Field(bit) => present & (1 << bit) != 0,
+                    Gate::MessageByte(b) => first == Some(b),
+                    Gate::Appname => appname.is_some(),
+                    Gate::Open => true,
+                })
+                .map(|&(i, _)| i)
                 .find(|&i| self.selects(i as usize, raw, buf));
         }
         let Some(i) = chosen else { return false };
@@ -391,9 +479,19 @@ impl Extractors {
             let ev = crate::event::Event::new(raw, buf);
             let Some(v) = ev.get(*f) else { continue };
             let v = v.text(&mut tmp);
-            if let Some((_, to)) = table.iter().find(|(from, _)| **from == *v) {
+            if let Some((_, to)) = table.iter().find(|(from, _)| same(from, v)) {
                 let s = buf.push_scratch(to);
                 buf.set(*f, Repr::Str(s));
+            }
+        }
+        for c in &x.classify {
+            let ev = crate::event::Event::new(raw, buf);
+            let mut tmp = Vec::new();
+            let Some(v) = ev.get(c.from) else { continue };
+            let v = v.text(&mut tmp);
+            if let Some((class, _)) = c.classes.iter().find(|(_, ac)| ac.is_match(v)) {
+                let s = buf.push_scratch(class);
+                buf.set(c.to, Repr::Str(s));
             }
         }
         for alt in &x.times {
@@ -478,6 +576,7 @@ impl Extractor {
             caps.clear();
             let matched = match &p.matcher {
                 Matcher::Tokens(t) => match_tokens(t, text, 0, &mut caps),
+                Matcher::Kv(kv) => match_kv(kv, text, &mut caps),
                 Matcher::Regex(re, groups) => match re.captures(text) {
                     Some(c) => {
                         for &(g, f) in groups {
@@ -583,8 +682,11 @@ fn extent(cap: Cap, t: &[u8], i: usize) -> Option<usize> {
                 .iter()
                 .take_while(|c| c.is_ascii_hexdigit() || matches!(c, b'.' | b':'))
                 .count();
-            let s = std::str::from_utf8(&rest[..n]).ok()?;
-            s.parse::<std::net::IpAddr>().ok()?;
+            if !is_ipv4(&rest[..n]) {
+                // IPv6 (rare): the standard parser validates.
+                let s = std::str::from_utf8(&rest[..n]).ok()?;
+                s.parse::<std::net::Ipv6Addr>().ok()?;
+            }
             n
         }
         Cap::Quoted => {
@@ -598,6 +700,105 @@ fn extent(cap: Cap, t: &[u8], i: usize) -> Option<usize> {
         Cap::Text => return None,
     };
     (n > 0 || cap == Cap::Rest).then_some(i + n)
+}
+
+/// Reads `KEY=VALUE` tokens of `t` as `kv` says; records captures; whether every required
+/// key was found.
+fn match_kv(kv: &Kv, t: &[u8], caps: &mut Vec<(Option<FieldId>, usize, usize)>) -> bool {
+    let start = match &kv.from {
+        None => 0,
+        Some(f) => match f.find_iter(t).find(|&p| p == 0 || t[p - 1] == b' ') {
+            Some(p) => p,
+            None => return false,
+        },
+    };
+    let all = u32::MAX >> (32 - kv.keys.len());
+    let mut found = 0u32;
+    let mut i = start;
+    // Tokens are short: one byte loop finds the '=' and the end, no search calls.
+    while i < t.len() {
+        if kv.stop == Some(t[i]) {
+            break;
+        }
+        let mut eq = usize::MAX;
+        let mut end = i;
+        while end < t.len() && t[end] != b' ' {
+            if eq == usize::MAX && t[end] == b'=' {
+                eq = end;
+            }
+            end += 1;
+        }
+        if eq != usize::MAX
+            && let Some(k) = kv.keys.iter().position(|(n, _)| same(n, &t[i..eq]))
+            && found & (1 << k) == 0
+        {
+            found |= 1 << k;
+            caps.push((Some(kv.keys[k].1), eq + 1, end));
+            if found == all {
+                break;
+            }
+        }
+        i = end + 1;
+    }
+    if found & kv.require != kv.require {
+        return false;
+    }
+    if let Some(f) = kv.prefix {
+        let (a, e) = kv_prefix(t, start);
+        if e > a {
+            caps.push((Some(f), a, e));
+        }
+    }
+    true
+}
+
+/// `a == b` for the short keys and values extractors compare, without a `memcmp` call for
+/// the usual mismatch (length or first byte).
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The text before `start`, trimmed, without a leading printk stamp (`[  123.456789]`).
+fn kv_prefix(t: &[u8], start: usize) -> (usize, usize) {
+    let mut a = 0;
+    if t.first() == Some(&b'[')
+        && let Some(close) = memchr::memchr(b']', &t[..start])
+        && t[1..close]
+            .iter()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b' '))
+    {
+        a = close + 1;
+    }
+    let mut e = start;
+    while a < e && t[a] == b' ' {
+        a += 1;
+    }
+    while e > a && t[e - 1] == b' ' {
+        e -= 1;
+    }
+    (a, e)
+}
+
+/// A dotted-quad IPv4 address (four decimal octets up to 255, no leading zeros but `0`), as
+/// `Ipv4Addr`'s parser accepts, without its UTF-8 and generic-parser overhead.
+fn is_ipv4(s: &[u8]) -> bool {
+    let mut parts = 0;
+    for part in s.split(|&c| c == b'.') {
+        parts += 1;
+        let ok = match part {
+            [d] => d.is_ascii_digit(),
+            [b'1'..=b'9', d] => d.is_ascii_digit(),
+            [a @ b'1'..=b'2', b, c] if b.is_ascii_digit() && c.is_ascii_digit() => {
+                (u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')) <= 255
+            }
+            _ => false,
+        };
+        if !ok || parts > 4 {
+            return false;
+        }
+    }
+    parts == 4
 }
 
 /// Matches `toks` against `t[i..]` to the end; records captures.
@@ -647,6 +848,87 @@ fn match_tokens(
             false
         }
     }
+}
+
+fn compile_kv(kv: &Value, pm: &yaml_serde::Mapping, table: &mut FieldTable) -> Result<Kv, Problem> {
+    let Value::Mapping(km) = kv else {
+        return Err(Problem::new(
+            "kv must map keys to fields, {SRC: src_ip, ...}",
+        ));
+    };
+    let mut keys: Vec<(Box<[u8]>, FieldId)> = Vec::new();
+    for (k, f) in km {
+        let (Some(k), Some(f)) = (scalar_text(k), scalar_text(f)) else {
+            return Err(Problem::new("kv: keys and fields must be text"));
+        };
+        keys.push((k.into_bytes().into(), table.intern(&f)));
+    }
+    if keys.is_empty() || keys.len() > 32 {
+        return Err(Problem::new("kv: give 1 to 32 keys"));
+    }
+    let mut require = 0u32;
+    for r in pm.get("require").map(string_list).unwrap_or_default() {
+        let Some(k) = keys.iter().position(|(n, _)| **n == *r.as_bytes()) else {
+            return Err(
+                Problem::new(format!("kv: require names {r:?}, not one of the keys")).near(r),
+            );
+        };
+        require |= 1 << k;
+    }
+    let text = |key: &str| pm.get(key).and_then(scalar_text);
+    let stop = match text("stop") {
+        None => None,
+        Some(s) if s.len() == 1 => Some(s.as_bytes()[0]),
+        Some(s) => {
+            return Err(Problem::new(format!(
+                "kv: stop is one character, not {s:?}"
+            )));
+        }
+    };
+    Ok(Kv {
+        keys,
+        from: text("from")
+            .filter(|f| !f.is_empty())
+            .map(|f| memchr::memmem::Finder::new(f.as_bytes()).into_owned()),
+        prefix: text("prefix").map(|f| table.intern(&f)),
+        stop,
+        require,
+    })
+}
+
+fn compile_classify(to: &Value, spec: &Value, table: &mut FieldTable) -> Result<Classify, Problem> {
+    let to = scalar_text(to).ok_or_else(|| Problem::new("classify: field names must be text"))?;
+    let bad = || {
+        Problem::new(format!(
+            "classify {to}: give {{from: FIELD, values: {{VALUE: [words]}}}}"
+        ))
+        .near(to.clone())
+    };
+    let Value::Mapping(sm) = spec else {
+        return Err(bad());
+    };
+    let from = sm.get("from").and_then(scalar_text).ok_or_else(bad)?;
+    let Some(Value::Mapping(vm)) = sm.get("values") else {
+        return Err(bad());
+    };
+    let mut classes = Vec::new();
+    for (value, words) in vm {
+        let value = scalar_text(value).ok_or_else(bad)?;
+        let words = string_list(words);
+        if words.is_empty() {
+            return Err(bad());
+        }
+        let ac = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .map_err(|e| Problem::new(format!("classify {to}: {e}")))?;
+        classes.push((value.into_bytes().into(), ac));
+    }
+    Ok(Classify {
+        to: table.intern(&to),
+        from: table.intern(&from),
+        classes,
+    })
 }
 
 fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor, Problem> {
@@ -753,8 +1035,13 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
                     .filter_map(|(i, n)| n.map(|n| (i, table.intern(n))))
                     .collect();
                 (Matcher::Regex(re, groups), Box::default())
+            } else if let Some(kv) = pm.get("kv") {
+                (
+                    Matcher::Kv(Box::new(compile_kv(kv, pm, table)?)),
+                    Box::default(),
+                )
             } else {
-                return Err(Problem::new("a pattern needs match: or regex:"));
+                return Err(Problem::new("a pattern needs match:, regex: or kv:"));
             };
             let field = pm
                 .get("field")
@@ -826,6 +1113,14 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
             None => return Err(Problem::new("time: a field or a list of alternatives")),
         },
     }
+    let classify = match m.get("classify") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Mapping(cm)) => cm
+            .iter()
+            .map(|(to, spec)| compile_classify(to, spec, table))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(Problem::new("classify must map fields to {from, values}")),
+    };
     Ok(Extractor {
         name: d.name.clone(),
         select,
@@ -833,6 +1128,7 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
         patterns,
         copies,
         maps,
+        classify,
         times,
         sets: constants(m.get("set"), table)?,
     })
@@ -841,6 +1137,87 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The fast IPv4 check accepts exactly what the standard parser accepts.
+        #[test]
+        fn ipv4_check_agrees_with_std(s in "[0-9.]{0,18}|([0-9]{1,3}\\.){3}[0-9]{1,3}") {
+            proptest::prop_assert_eq!(is_ipv4(s.as_bytes()), s.parse::<std::net::Ipv4Addr>().is_ok(), "{}", s);
+        }
+    }
+
+    /// A `kv:` pattern reads the first occurrence of each key up to `stop`, gives the prefix
+    /// without the printk stamp, and fails when a required key is missing; `classify` names
+    /// the verdict from the prefix.
+    #[test]
+    fn kv_patterns_and_classify() {
+        let yaml = r#"
+name: nf
+select: {appname: [kernel]}
+patterns:
+  - kv: {IN: in, SRC: src_ip, DST: dst_ip, SPT: src_port, PROTO: proto}
+    from: "IN="
+    prefix: rule
+    stop: "["
+    require: [SRC, DST]
+classify:
+  action: {from: rule, values: {deny: [drop, reject], allow: [accept]}}
+"#;
+        let line = "<4>Nov 25 10:00:01 fw kernel: [  12.5] FW-Drop: IN=eth0 OUT= MACSRC=aa SRC=10.0.0.1 DST=10.0.0.2 PROTO=ICMP TYPE=3 [SRC=10.0.0.2 DST=10.0.0.1 PROTO=UDP SPT=53 DPT=9]";
+        let (f, _, matched) = run(yaml, line);
+        assert!(matched);
+        let get = |k: &str| field(&f, k);
+        assert_eq!(get("rule"), Some("FW-Drop:"));
+        assert_eq!(get("src_ip"), Some("10.0.0.1"));
+        assert_eq!(get("dst_ip"), Some("10.0.0.2"));
+        assert_eq!(get("proto"), Some("ICMP"));
+        assert_eq!(
+            get("src_port"),
+            None,
+            "the quoted packet's port is not this one's"
+        );
+        assert_eq!(get("action"), Some("deny"));
+        let (f, _, matched) = run(
+            yaml,
+            "<4>Nov 25 10:00:01 fw kernel: ACCEPT IN=eth0 SRC=10.0.0.1 PROTO=TCP",
+        );
+        assert!(!matched, "DST is required: {f:?}");
+        let (f, _, _) = run(
+            yaml,
+            "<4>Nov 25 10:00:01 fw kernel: IN=eth0 SRC=1.1.1.1 DST=2.2.2.2 SPT=7",
+        );
+        assert_eq!(field(&f, "src_port"), Some("7"));
+        assert!(f.iter().all(|(n, _)| n != "rule" && n != "action"), "{f:?}");
+    }
+
+    /// Bad `kv:` and `classify:` definitions are load errors that say what is wrong.
+    #[test]
+    fn kv_and_classify_errors() {
+        for (yaml, want) in [
+            (
+                "name: a\nselect: {appname: [k]}\npatterns:\n  - kv: {SRC: s}\n    require: [DST]\n",
+                "not one of the keys",
+            ),
+            (
+                "name: a\nselect: {appname: [k]}\npatterns:\n  - kv: {SRC: s}\n    stop: '[['\n",
+                "one character",
+            ),
+            (
+                "name: a\nselect: {appname: [k]}\nclassify: {action: {from: rule}}\n",
+                "classify action",
+            ),
+        ] {
+            let path: Arc<str> = Arc::from("t.yml");
+            let (defs, errs) = parse_defs(&path, yaml);
+            assert!(errs.is_empty(), "{errs:?}");
+            let mut table = FieldTable::new();
+            let (_, errs) = Extractors::build(&defs, |_| 0, &mut table);
+            assert!(
+                errs.iter().any(|e| e.to_string().contains(want)),
+                "{yaml}: {errs:?}"
+            );
+        }
+    }
 
     fn toks(p: &str) -> (Vec<Tok>, FieldTable) {
         let mut t = FieldTable::new();
