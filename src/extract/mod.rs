@@ -158,6 +158,9 @@ struct Select {
     message_prefix: Option<Box<[u8]>>,
     /// A regex the message must match (for lines with no appname: files of web logs).
     message_regex: Option<regex::bytes::Regex>,
+    /// A literal every match of `message_regex` contains: one search turns most messages
+    /// away before the regex runs.
+    message_literal: Option<memchr::memmem::Finder<'static>>,
     /// Fields the event must have, whatever their values (`has:`).
     has: Vec<FieldId>,
     /// Field values the event must have (text, exact).
@@ -526,7 +529,12 @@ impl Extractors {
             let Some(Repr::Str(m)) = buf.get_repr(FieldId::MESSAGE) else {
                 return false;
             };
-            if !re.is_match(bytes(raw, buf, m)) {
+            let m = bytes(raw, buf, m);
+            if s.message_literal
+                .as_ref()
+                .is_some_and(|l| l.find(m).is_none())
+                || !re.is_match(m)
+            {
                 return false;
             }
         }
@@ -752,6 +760,38 @@ fn match_kv(kv: &Kv, t: &[u8], caps: &mut Vec<(Option<FieldId>, usize, usize)>) 
     true
 }
 
+/// The longest literal every match of regex `src` contains: the longest run of literals in
+/// its top-level concatenation (`^\S+ \S+ \[\d` → ` [`). Case-insensitive parts are
+/// classes, not literals, so they never count.
+fn required_literal(src: &str) -> Option<Vec<u8>> {
+    use regex_syntax::hir::HirKind;
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(src)
+        .ok()?;
+    let items = match hir.kind() {
+        HirKind::Concat(v) => v.iter().collect(),
+        _ => vec![&hir],
+    };
+    let mut best: Vec<u8> = Vec::new();
+    let mut run: Vec<u8> = Vec::new();
+    for h in items {
+        if let HirKind::Literal(l) = h.kind() {
+            run.extend_from_slice(&l.0);
+        } else {
+            if run.len() > best.len() {
+                best = std::mem::take(&mut run);
+            }
+            run.clear();
+        }
+    }
+    if run.len() > best.len() {
+        best = run;
+    }
+    (!best.is_empty()).then_some(best)
+}
+
 /// `a == b` for the short keys and values extractors compare, without a `memcmp` call for
 /// the usual mismatch (length or first byte).
 #[inline]
@@ -819,19 +859,28 @@ fn match_tokens(
                 caps.push((*f, i, t.len()));
                 return true;
             };
-            let mut end = t.len();
-            while let Some(p) = memchr::memmem::rfind(&t[i..end], next) {
+            // Candidates from the last start down, found by the literal's first byte (a
+            // reverse SIMD scan over the few bytes after a user name, no searcher to build).
+            let Some(mut hi) = t.len().checked_sub(next.len()) else {
+                return false;
+            };
+            while hi >= i {
+                let Some(p) = memchr::memrchr(next[0], &t[i..=hi]) else {
+                    return false;
+                };
                 let at = i + p;
-                let mark = caps.len();
-                caps.push((*f, i, at));
-                if match_tokens(rest, t, at, caps) {
-                    return true;
+                if t[at..].starts_with(next) {
+                    let mark = caps.len();
+                    caps.push((*f, i, at));
+                    if match_tokens(rest, t, at, caps) {
+                        return true;
+                    }
+                    caps.truncate(mark);
                 }
-                caps.truncate(mark);
-                if p == 0 {
-                    break;
+                if at == i {
+                    return false;
                 }
-                end = at + next.len() - 1;
+                hi = at - 1;
             }
             false
         }
@@ -962,6 +1011,8 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
                             Problem::new(format!("message_regex {src:?}: {e}")).near(src.clone())
                         })?;
                         select.message_regex = Some(re);
+                        select.message_literal = required_literal(&src)
+                            .map(|l| memchr::memmem::Finder::new(&l).into_owned());
                     }
                     "has" => {
                         select.has = string_list(v).iter().map(|f| table.intern(f)).collect();
@@ -1137,6 +1188,33 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The literal a regex's every match contains, or none when there is no such literal.
+    #[test]
+    fn required_literals_of_regexes() {
+        let lit = |s: &str| required_literal(s).map(|l| String::from_utf8(l).unwrap());
+        assert_eq!(
+            lit(r"^(?:[^\s:]+:\d+ )?[0-9A-Fa-f.:]+ \S+ \S+ \[\d\d/\w{3}/\d{4}:").as_deref(),
+            Some(" [")
+        );
+        assert_eq!(lit(r"IN=\S* OUT=\S* ").as_deref(), Some(" OUT="));
+        assert_eq!(
+            lit(r"^\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}\] \[").as_deref(),
+            Some("] [")
+        );
+        assert_eq!(
+            lit(r"(?i)failed"),
+            None,
+            "case-insensitive text is no literal"
+        );
+        assert_eq!(lit(r"a|b"), None);
+        assert_eq!(lit(r"\d+"), None);
+        assert_eq!(
+            lit(r"["),
+            None,
+            "a bad regex has none (its error is reported elsewhere)"
+        );
+    }
 
     proptest::proptest! {
         /// The fast IPv4 check accepts exactly what the standard parser accepts.
