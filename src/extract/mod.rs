@@ -147,6 +147,8 @@ struct Pattern {
     field: Option<FieldId>,
     /// The literal the message must start with (for dispatch); empty: none.
     lead: Box<[u8]>,
+    /// A capture whose whole value is this is not set (`-`: "no value" in web logs).
+    nil: Option<Box<[u8]>>,
     sets: Constants,
 }
 
@@ -606,6 +608,9 @@ impl Extractor {
         for &(f, a, e) in &caps {
             let Some(f) = f else { continue };
             let (a, e) = trim_quotes(bytes(raw, buf, msg), a, e);
+            if p.nil.as_deref() == Some(&bytes(raw, buf, msg)[a..e]) {
+                continue;
+            }
             let span = Span {
                 src: msg.src,
                 start: msg.start + a as u32,
@@ -1098,10 +1103,15 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
                 .get("field")
                 .and_then(scalar_text)
                 .map(|f| table.intern(&f));
+            let nil = pm
+                .get("nil")
+                .and_then(scalar_text)
+                .map(|n| n.into_bytes().into());
             patterns.push(Pattern {
                 matcher,
                 field,
                 lead,
+                nil,
                 sets,
             });
         }
@@ -1266,6 +1276,19 @@ classify:
         );
         assert_eq!(field(&f, "src_port"), Some("7"));
         assert!(f.iter().all(|(n, _)| n != "rule" && n != "action"), "{f:?}");
+    }
+
+    /// `nil: "-"` leaves captures that say "no value" unset; other captures are kept.
+    #[test]
+    fn nil_captures_are_not_set() {
+        let yaml = "name: w\nselect: {appname: [web]}\npatterns:\n  - regex: '^(?P<user>\\S+) (?P<bytes>\\S+)'\n    nil: \"-\"\n";
+        let (f, _, matched) = run(yaml, "<14>Nov 25 10:00:01 h web: - 512");
+        assert!(matched);
+        assert_eq!(field(&f, "user"), None);
+        assert_eq!(field(&f, "bytes"), Some("512"));
+        let (f, _, _) = run(yaml, "<14>Nov 25 10:00:01 h web: alice -");
+        assert_eq!(field(&f, "user"), Some("alice"));
+        assert_eq!(field(&f, "bytes"), None);
     }
 
     /// Bad `kv:` and `classify:` definitions are load errors that say what is wrong.
