@@ -119,6 +119,7 @@ pub fn scenario(a: &GenArgs) -> Result<Scenario, CliError> {
         users: a.users,
         formats,
         attacks: a.attacks.unwrap_or((count / 50_000).max(1)),
+        part: 0,
     };
     Ok(Scenario::new(p, thresholds(&a.sources)?))
 }
@@ -298,4 +299,65 @@ pub fn run(a: GenArgs) -> Result<ExitCode, CliError> {
         expected.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// The ground truth `kuzet gen --truth` wrote.
+    #[arg(long)]
+    pub truth: PathBuf,
+    /// Check only this rule (its id or name): other expected and raised alerts are ignored.
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Print the verdict as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// `kuzet.alert/1` lines (a file, or `-` for stdin); other lines are ignored.
+    #[arg(default_value = "-")]
+    pub alerts: String,
+}
+
+/// `kuzet verify`: an engine's alerts against a ground truth; exit 0 only when exact.
+pub fn verify(a: VerifyArgs) -> Result<ExitCode, CliError> {
+    let read = |p: &str| -> Result<String, CliError> {
+        let r = if p == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+        } else {
+            std::fs::read_to_string(p)
+        };
+        r.map_err(|e| CliError::Io {
+            path: p.to_string(),
+            source: e,
+        })
+    };
+    let mut expected = truth::read(&read(&a.truth.display().to_string())?)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", a.truth.display())))?;
+    let text = read(&a.alerts)?;
+    let mut raised: Vec<truth::Raised> = text
+        .lines()
+        .filter_map(truth::Raised::from_alert_json)
+        .collect();
+    if let Some(rule) = &a.rule {
+        expected.retain(|e| &e.rule_id == rule || &e.rule == rule);
+        let ids: Vec<String> = expected.iter().map(|e| e.rule_id.clone()).collect();
+        raised.retain(|r| &r.rule_id == rule || ids.contains(&r.rule_id));
+    }
+    let v = truth::check(&expected, &raised);
+    if a.json {
+        println!("{}", serde_json::to_string(&v).unwrap_or_default());
+    } else {
+        println!("{}", v.summary());
+        for m in &v.missed {
+            println!("missed {} {:?}", m.rule, m.group);
+        }
+        for x in &v.extra {
+            println!("extra {} {:?}", x.rule_id, x.group);
+        }
+    }
+    Ok(if v.exact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -7,7 +7,9 @@ pub mod check;
 pub mod r#gen;
 pub mod parse;
 pub mod replay;
+pub mod report;
 pub mod run;
+pub mod stages;
 pub mod test;
 
 use std::path::PathBuf;
@@ -33,6 +35,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Generate seeded realistic traffic with injected attacks, and its ground truth.
     Gen(r#gen::GenArgs),
+    /// Check alerts (kuzet.alert/1 lines) against a `kuzet gen` ground truth.
+    Verify(r#gen::VerifyArgs),
     /// Print every input event as one flat JSON object per line (what rules will see).
     Parse(parse::ParseArgs),
     /// Load and compile rules without running; report every rule that fails.
@@ -49,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Gen(a) => r#gen::run(a),
+        Command::Verify(a) => r#gen::verify(a),
         Command::Parse(a) => parse::run(a),
         Command::Check(a) => check::run(a),
         Command::Replay(a) => replay::run(a),

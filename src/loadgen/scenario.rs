@@ -105,6 +105,10 @@ pub struct Params {
     pub formats: Formats,
     /// Attacks of each kind (spread evenly over the stream's duration).
     pub attacks: u64,
+    /// Which part of the key space this stream uses, for streams sent side by side (`kuzet
+    /// bench` connections): part p takes addresses from `p × addrs`, users from `p × users`,
+    /// attackers from `p × 65,536`, so the rations of one stream never add up with another's.
+    pub part: u64,
 }
 
 impl Default for Params {
@@ -120,6 +124,7 @@ impl Default for Params {
             users: 1_000,
             formats: Formats::all(),
             attacks: 5,
+            part: 0,
         }
     }
 }
@@ -519,7 +524,7 @@ impl Scenario {
         let dur = end - self.p.start_ms;
         let n = self.p.attacks;
         let mut steps: Vec<(i64, usize, Step)> = Vec::new();
-        let mut next_src = 0u64;
+        let mut next_src = self.p.part << 16;
         let mut next_target = 0u32;
         for (ki, kind) in AttackKind::ALL.into_iter().enumerate() {
             for j in 0..n {
@@ -549,6 +554,8 @@ impl Scenario {
         next_target: &mut u32,
     ) -> Vec<(i64, usize, Step)> {
         let th = &self.th;
+        // Attack names are unique across parts too.
+        let an = self.p.part * 100_000 + a as u64;
         let src = *next_src;
         *next_src += 1;
         let target = *next_target;
@@ -557,11 +564,12 @@ impl Scenario {
         let mut steps = Vec::new();
         match kind {
             AttackKind::SshBruteForce => {
-                // gte + 2 failures for one account, 2 s apart: well inside the window.
-                let _ = write!(user, "svc{a}");
+                // gte + 2 failures for one account, 0.5 s apart (a password-guessing tool):
+                // well inside the window, and short enough for a few seconds of traffic.
+                let _ = write!(user, "svc{an}");
                 for k in 0..th.ssh_bruteforce.gte + 2 {
                     steps.push((
-                        at + k as i64 * 2000,
+                        at + k as i64 * 500,
                         a,
                         Step::SshFail {
                             src,
@@ -583,7 +591,7 @@ impl Scenario {
                         a,
                         Step::SshFail {
                             src,
-                            user: format!("sp{a}x{k}"),
+                            user: format!("sp{an}x{k}"),
                         },
                     ));
                 }
@@ -595,8 +603,9 @@ impl Scenario {
             }
             AttackKind::VerticalScan | AttackKind::HorizontalScan => {
                 // gte + 3 distinct ports of one host (vertical), or one port on gte + 3 hosts
-                // (horizontal, in 172.24.0.0/13, apart from the vertical targets), 1 s apart:
-                // under the deny-burst rate while that threshold exceeds 60 per minute.
+                // (horizontal, in 172.24.0.0/13, apart from the vertical targets), 0.25 s
+                // apart: a slow scan, under the deny-burst count while that threshold is
+                // above the number of probes.
                 let vertical = kind == AttackKind::VerticalScan;
                 let n = if vertical {
                     th.vertical_scan.gte
@@ -609,12 +618,12 @@ impl Scenario {
                     } else {
                         (0x8_0000 + target * 64 + k as u32, 445)
                     };
-                    steps.push((at + k as i64 * 1000, a, Step::FwDrop { src, dst, dport }));
+                    steps.push((at + k as i64 * 250, a, Step::FwDrop { src, dst, dport }));
                 }
             }
             AttackKind::NewAdmin => {
-                let _ = write!(user, "maint{a}");
-                let uid = 1500 + a as u32;
+                let _ = write!(user, "maint{an}");
+                let uid = 1500 + an as u32;
                 let group = ADMIN_GROUPS[a % ADMIN_GROUPS.len()];
                 steps.push((
                     at,
@@ -632,8 +641,8 @@ impl Scenario {
                         uid,
                     },
                 ));
-                // The group change a little later, well inside the correlation's window.
-                let later = at + (th.new_admin.window_ms / 10).min(60_000);
+                // The group change 2 s later (a script), well inside the correlation's window.
+                let later = at + (th.new_admin.window_ms / 10).min(2_000);
                 steps.push((
                     later,
                     a,
@@ -780,8 +789,8 @@ impl Scenario {
         let r = &mut self.r;
         let host = format!("srv{}", r.below(self.p.hosts.max(1)));
         let pid = 1000 + r.below(30_000);
-        let src = r.below(self.p.addrs.clamp(1, 1 << 24));
-        let uid = r.below(self.p.users.max(1));
+        let src = self.p.part * self.p.addrs + r.below(self.p.addrs.clamp(1, 1 << 24));
+        let uid = self.p.part * self.p.users + r.below(self.p.users.max(1));
         let mut user = String::new();
         user_name(uid, &mut user);
         let mut ip = String::new();
@@ -876,8 +885,8 @@ impl Scenario {
     fn windows(&mut self, t: i64) {
         let r = &mut self.r;
         let host = r.below(self.p.hosts.max(1));
-        let src = r.below(self.p.addrs.clamp(1, 1 << 24));
-        let uid = r.below(self.p.users.max(1));
+        let src = self.p.part * self.p.addrs + r.below(self.p.addrs.clamp(1, 1 << 24));
+        let uid = self.p.part * self.p.users + r.below(self.p.users.max(1));
         let mut user = String::new();
         user_name(uid, &mut user);
         let mut ip = String::new();
@@ -914,7 +923,7 @@ impl Scenario {
 
     fn cef(&mut self, t: i64) {
         let r = &mut self.r;
-        let src = r.below(self.p.addrs.clamp(1, 1 << 24));
+        let src = self.p.part * self.p.addrs + r.below(self.p.addrs.clamp(1, 1 << 24));
         let mut ip = String::new();
         bg_ip(src, &mut ip);
         let gw = r.below(8);
