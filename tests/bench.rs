@@ -106,3 +106,71 @@ fn json_has_every_figure_alerts_match_the_truth_and_the_report_draws_both_charts
     // Self-contained: nothing fetched (the SVG namespace is a name, not a fetch).
     assert!(!html.contains("src=") && !html.contains("href=") && !html.contains("<script"));
 }
+
+/// `--target`: the traffic goes to a running `kuzet run`, whose file sink is checked.
+#[test]
+fn target_mode_checks_a_running_daemons_alerts() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let alerts = dir.path().join("alerts.json");
+    let cfg = dir.path().join("kuzet.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[listener]]\naddress = \"tcp://127.0.0.1:0\"\n[admin]\nlisten = \"\"\n[[sink]]\ntype = \"file\"\npath = {:?}\n",
+            alerts.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_kuzet"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start kuzet run");
+    let mut addr = None;
+    let mut err = BufReader::new(daemon.stderr.take().unwrap());
+    for _ in 0..20 {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(a) = line.trim().strip_prefix("kuzet: listening on ") {
+            addr = Some(a.to_string());
+            break;
+        }
+    }
+    let addr = addr.expect("the daemon says where it listens");
+    let out = Command::new(env!("CARGO_BIN_EXE_kuzet"))
+        .args([
+            "bench",
+            "--target",
+            &addr,
+            "--events",
+            "120000",
+            "--rate",
+            "20000",
+            "--keys",
+            "10000",
+            "--connections",
+            "2",
+            "--alerts",
+            alerts.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .expect("run kuzet bench");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["runs"][0];
+    assert_eq!(r["mode"], "target");
+    assert_eq!(r["events"], 120_000);
+    assert!(r["expected_alerts"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["missed"], 0, "{r}");
+    assert_eq!(r["extra"], 0, "{r}");
+}

@@ -263,7 +263,7 @@ Do not edit by hand: run the script again.
 | memory | $(free -m | awk '/^Mem:/ {print $2 " MB"}') |
 | kernel | $(uname -r) |
 | load when the run started | $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: compare the ratios, not the absolute numbers) |
-| peers | $(ver perl "$root/usr/bin/sec" --version); $("${sng_env[@]}" "$root/usr/sbin/syslog-ng" --version 2>&1 | head -n1); $(ver "$root/usr/sbin/rsyslogd" -v); mawk $(mawk -W version 2>&1 | head -n1 | awk '{print $2}') |
+| peers | $(ver perl "$root/usr/bin/sec" --version); $("${sng_env[@]}" "$root/usr/sbin/syslog-ng" --version 2>&1 | head -n1); $("$root/usr/sbin/rsyslogd" -v 2>&1 | head -n1 | awk '{print $1, $2}'); mawk $(mawk -W version 2>&1 | head -n1 | awk '{print $2}') |
 
 ## SSH brute force, every tool on the same file
 

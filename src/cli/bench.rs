@@ -522,11 +522,13 @@ fn run_target(a: &BenchArgs, target: &str, t: &Traffic) -> Result<RunResult, Cli
     let t0 = Instant::now();
     let lag_ms = crate::event::Timestamp::now().0.div_euclid(1_000_000) - t.start_ms;
     let senders = send_all(addr, &t.bufs, rate);
-    // The daemon's count is not visible from here: progress is the senders' time.
+    // The daemon's count is not visible from here: progress is what the senders were due to
+    // have sent (paced), or nothing until they are done (as fast as possible).
+    let due = |t: Instant| rate.map_or(0, |r| ((t.elapsed().as_secs_f64() * r) as u64).min(total));
     let throughput = watch(
         total,
         Instant::now() + Duration::from_secs(600),
-        || 0,
+        || due(t0),
         || senders.iter().all(|s| s.is_finished()),
     );
     join_senders(senders, addr)?;
