@@ -9,7 +9,7 @@
 //! * Every threshold and window comes from the loaded rule pack ([`Thresholds::from_engine`]),
 //!   never from constants here: change a rule, and both the attacks and the guards follow.
 //! * **Background traffic cannot fire a correlation.** Events that feed a counting rule
-//!   (failed logins, firewall denies, 404s) are rationed per key with a [`Guard`]: at most
+//!   (failed logins, firewall denies, 404s) are rationed per key with a `Guard`: at most
 //!   `(threshold − 1) / 2` per key per bucket, a bucket being as long as the longest window
 //!   involved, so any window (which spans at most two buckets) holds fewer than the
 //!   threshold. A background event over its ration is replaced by a benign one. Background
@@ -994,11 +994,6 @@ impl Scenario {
             }
         }
         out
-    }
-
-    /// Event time of the first line and just after the last, in ms.
-    pub fn span_ms(&self) -> (i64, i64) {
-        (self.p.start_ms, self.time_of(self.p.count))
     }
 }
 
