@@ -314,7 +314,8 @@ EOF
 
 ### One and two worker threads
 
-\`kuzet bench\` (TCP loopback, saturation, generated traffic, senders in the same process):
+\`kuzet bench\` (TCP loopback, saturation, generated traffic, senders in the same process, best
+of $reps runs each):
 1 worker $w1 events/s, 2 workers $w2 events/s, ratio $(ratio "$w2" "$w1").
 On this 2-core machine the senders, the reader thread, the correlator shard and the alert
 dispatcher share the same two cores as the workers, so the second worker has well under a
