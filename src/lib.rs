@@ -18,6 +18,7 @@
 //! | JSON output helpers                   | [`jsonw`]         |
 //! | alert outputs: file, syslog, webhook  | [`sink`]          |
 //! | the command line                      | [`cli`]           |
+//! | generated traffic and its ground truth| [`loadgen`]       |
 //!
 //! See DESIGN.md for the threading model and the reasoning behind the event model.
 

@@ -4,9 +4,12 @@
 
 pub mod bench;
 pub mod check;
+pub mod r#gen;
 pub mod parse;
 pub mod replay;
+pub mod report;
 pub mod run;
+pub mod stages;
 pub mod test;
 
 use std::path::PathBuf;
@@ -30,6 +33,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Measure the daemon pipeline end to end over TCP loopback (saturation and latency).
     Bench(bench::BenchArgs),
+    /// Generate seeded realistic traffic with injected attacks, and its ground truth.
+    Gen(r#gen::GenArgs),
+    /// Check alerts (kuzet.alert/1 lines) against a `kuzet gen` ground truth.
+    Verify(r#gen::VerifyArgs),
     /// Print every input event as one flat JSON object per line (what rules will see).
     Parse(parse::ParseArgs),
     /// Load and compile rules without running; report every rule that fails.
@@ -45,6 +52,8 @@ pub fn main() -> ExitCode {
     let res = match cli.command {
         Command::Run(a) => run::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Gen(a) => r#gen::run(a),
+        Command::Verify(a) => r#gen::verify(a),
         Command::Parse(a) => parse::run(a),
         Command::Check(a) => check::run(a),
         Command::Replay(a) => replay::run(a),

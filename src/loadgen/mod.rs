@@ -1,8 +1,11 @@
-//! Deterministic generators of realistic log traffic, for benchmarks, tests and (later)
-//! `kuzet gen`. Seeded, dependency-free, and stable across versions: the same seed gives the
-//! same bytes, so benchmark inputs and ground truth can be regenerated anywhere.
+//! Deterministic generators of realistic log traffic, for benchmarks, tests and `kuzet gen`
+//! (`scenario`: the mixed stream with attacks and its ground truth; `truth`: checking alerts).
+//! Seeded, dependency-free, and stable across versions: the same seed gives the same bytes,
+//! so benchmark inputs and ground truth can be regenerated anywhere.
 
+pub mod scenario;
 pub mod syslog;
+pub mod truth;
 pub mod windows;
 
 /// xorshift64*: small, fast, and good enough for synthetic logs (not for cryptography).

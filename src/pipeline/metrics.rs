@@ -46,6 +46,17 @@ impl SharedHistogram {
         }
     }
 
+    /// (percentile, milliseconds) at each of `ps` (0–100); empty when nothing was recorded.
+    pub fn percentiles(&self, ps: &[f64]) -> Vec<(f64, f64)> {
+        match self.0.lock() {
+            Ok(h) if !h.is_empty() => ps
+                .iter()
+                .map(|&p| (p, h.value_at_quantile(p / 100.0) as f64 / 1000.0))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// (count, p50, p99, p99.9, max) in microseconds.
     pub fn summary(&self) -> (u64, u64, u64, u64, u64) {
         match self.0.lock() {
