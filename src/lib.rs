@@ -28,6 +28,7 @@ pub mod correlator;
 pub mod engine;
 pub mod event;
 pub mod extract;
+pub mod incident;
 pub mod jsonw;
 pub mod loadgen;
 pub mod matcher;
