@@ -103,11 +103,16 @@ impl Daemon {
     }
 
     fn http(&self, method: &str, path: &str) -> (u16, String) {
+        self.http_with(method, path, "")
+    }
+
+    /// A request with extra header lines (each ending in CRLF).
+    fn http_with(&self, method: &str, path: &str, headers: &str) -> (u16, String) {
         let mut s = TcpStream::connect(self.admin).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         write!(
             s,
-            "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            "{method} {path} HTTP/1.0\r\nHost: x\r\n{headers}Content-Length: 0\r\n\r\n"
         )
         .unwrap();
         let mut out = String::new();
@@ -414,4 +419,130 @@ fn config_errors_stop_the_daemon_with_every_key_path() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Issue 7 end to end: the example inventory names `web01` (the host in `failures`) as an
+/// e-government object; its notification deadline is shortened to 1 s so the watcher's
+/// escalation is seen through the sink, once, also across a restart.
+#[test]
+fn an_ssh_brute_force_becomes_one_incident_with_its_owner_and_deadlines() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kuzet.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[state]\ndir = {:?}\n[stats]\ninterval = 0\n[incidents]\nassets = [{:?}]\nwatch_interval = \"100ms\"\n[incidents.regimes.egov]\nnotify_owner = \"1s\"\nremediate = \"75h\"\n",
+            dir.path().join("state"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/assets.example.csv"),
+        ),
+    )
+    .unwrap();
+    let args = ["--config", cfg.to_str().unwrap()];
+    let d = Daemon::start(dir.path(), &args);
+    assert!(
+        d.stderr_text()
+            .contains("assets: 5 loaded, 0 rows rejected"),
+        "{}",
+        d.stderr_text()
+    );
+    let mut conn = TcpStream::connect(d.tcp).unwrap();
+    conn.write_all(failures("203.0.113.50", 6).as_bytes())
+        .unwrap();
+    let list = |d: &Daemon| -> Vec<serde_json::Value> {
+        let (status, body) = d.http("GET", "/incidents?class=egov");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["incidents"].as_array().unwrap().clone()
+    };
+    let inc = wait_for("the incident", Duration::from_secs(10), || {
+        list(&d).into_iter().next()
+    });
+    assert_eq!(inc["status"], "open");
+    assert_eq!(inc["object_class"], "egov");
+    assert_eq!(inc["organisation"], "E-Gov Operator JSC");
+    assert_eq!(inc["group"]["src_ip"], "203.0.113.50");
+    let dl = &inc["data_list"];
+    assert_eq!(
+        dl["incident_type"]["title"],
+        "SSH Brute Force From One Source"
+    );
+    let owner = &dl["affected_objects"][0]["asset"];
+    assert_eq!(owner["responsible"], "Nurlanov, B.");
+    assert_eq!(owner["room"], "204");
+    assert_eq!(dl["sources"][0]["value"], "203.0.113.50");
+    assert_eq!(dl["accounts"][0], "root");
+    assert_eq!(dl["evidence"].as_array().unwrap().len(), 6);
+    assert!(
+        dl["recommendations"][0]
+            .as_str()
+            .unwrap()
+            .contains("Block the source")
+    );
+    let at = |v: &serde_json::Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    let detected = at(&inc["detected_at"]);
+    let steps: Vec<(String, i64)> = inc["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let s = x["step"].as_str().unwrap().to_string();
+            (s, at(&x["due"]).duration_since(detected).as_secs())
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [("notify_owner".into(), 1), ("remediate".into(), 75 * 3600)]
+    );
+    // The alert itself carries the assets it names.
+    let alert = brute_force_alerts(&d, "203.0.113.50").remove(0);
+    assert_eq!(alert["assets"]["target"][0]["asset"]["class"], "egov");
+    // More of the same attack: the same incident.
+    conn.write_all(failures("203.0.113.50", 6).as_bytes())
+        .unwrap();
+    wait_for("the merge", Duration::from_secs(10), || {
+        (d.metric("kuzet_correlation_hits_total") >= 12.0).then_some(())
+    });
+    // Nobody acknowledged within 1 s: one escalation alert through the sink.
+    let escalations = |d: &Daemon| -> Vec<serde_json::Value> {
+        d.alerts()
+            .into_iter()
+            .filter(|a| a["rule"]["type"] == "escalation")
+            .collect()
+    };
+    let esc = wait_for("the escalation", Duration::from_secs(10), || {
+        escalations(&d).into_iter().next()
+    });
+    assert_eq!(esc["group"]["incident"], inc["id"]);
+    assert_eq!(esc["group"]["step"], "notify_owner");
+    assert_eq!(list(&d).len(), 1, "merged, not a second incident");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(escalations(&d).len(), 1);
+    drop(conn);
+    let (ok, err) = d.stop();
+    assert!(ok, "{err}");
+
+    // After a restart: the incident is still there, the escalation is not repeated, and
+    // acknowledging records the actor.
+    let d = Daemon::start(dir.path(), &args);
+    let again = list(&d);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0]["id"], inc["id"]);
+    assert_eq!(again[0]["escalations"].as_array().unwrap().len(), 1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(escalations(&d).len(), 1);
+    let id = inc["id"].as_str().unwrap();
+    let (status, body) = d.http_with(
+        "POST",
+        &format!("/incidents/{id}/ack"),
+        "X-Kuzet-Actor: duty-officer\r\n",
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "notified");
+    assert_eq!(
+        v["history"].as_array().unwrap().last().unwrap()["actor"],
+        "duty-officer"
+    );
+    let (ok, err) = d.stop();
+    assert!(ok, "{err}");
 }

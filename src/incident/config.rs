@@ -66,14 +66,34 @@ pub struct IncidentsConfig {
     /// How often deadlines are checked.
     pub watch_interval: Span,
     /// Regime name → step → period from detection. An object's class picks the regime of the
-    /// same name, else `default`; owner-reported incidents use `self_detected`.
+    /// same name, else `default`; owner-reported incidents use `self_detected`. A regime
+    /// given in the file replaces that regime's steps; the others keep their defaults.
+    #[serde(deserialize_with = "over_default_regimes")]
     pub regimes: BTreeMap<String, BTreeMap<String, Span>>,
     /// Tag (`attack.t1110`, `attack.credential-access`) → initial recommendation, used when
     /// the rule carries no `recommendation` of its own. The most specific tag wins (the
-    /// rule's tags in order, techniques before tactics).
+    /// rule's tags in order, techniques before tactics). Entries given are added to (or
+    /// replace) the defaults.
+    #[serde(deserialize_with = "over_default_recommendations")]
     pub recommendations: BTreeMap<String, String>,
     /// Source/target fields per logsource (first match wins).
     pub fields: Vec<FieldsConfig>,
+}
+
+fn over_default_regimes<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, BTreeMap<String, Span>>, D::Error> {
+    let mut all = IncidentsConfig::default().regimes;
+    all.extend(BTreeMap::<String, BTreeMap<String, Span>>::deserialize(d)?);
+    Ok(all)
+}
+
+fn over_default_recommendations<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let mut all = IncidentsConfig::default().recommendations;
+    all.extend(BTreeMap::<String, String>::deserialize(d)?);
+    Ok(all)
 }
 
 fn regime(steps: &[(&str, u64)]) -> BTreeMap<String, Span> {

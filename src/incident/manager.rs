@@ -577,7 +577,7 @@ impl Manager {
         for mut inc in self.store.due(now, MAX_DUE_PER_PASS)? {
             let mut fired: Vec<Deadline> = Vec::new();
             for d in &mut inc.deadlines {
-                if d.done_at.is_none() && d.escalated_at.is_none() && d.due <= now {
+                if d.done_at.is_none() && d.escalated_at.is_none() && d.due < now {
                     d.escalated_at = Some(now);
                     fired.push(d.clone());
                 }

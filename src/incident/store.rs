@@ -202,10 +202,10 @@ impl Store {
         row.map(|(id, b)| self.decode(&id, &b)).transpose()
     }
 
-    /// Incidents with a deadline waiting at or before `now`, at most `limit`.
+    /// Incidents with a deadline passed before `now` and waiting, at most `limit`.
     pub fn due(&self, now: i64, limit: usize) -> Result<Vec<Incident>, StoreError> {
         self.query(
-            "SELECT id, body FROM incidents WHERE next_due IS NOT NULL AND next_due <= ?1
+            "SELECT id, body FROM incidents WHERE next_due IS NOT NULL AND next_due < ?1
              ORDER BY next_due LIMIT ?2",
             params![now, limit as i64],
         )
