@@ -22,8 +22,8 @@ use kuzet::sink::alert::AlertRecord;
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
-/// 2026-11-25T10:00:00Z.
-const T0: i64 = 1_795_600_800_000;
+/// 2025-11-25T10:00:00Z: in the past, so the report sees every deadline as over.
+const T0: i64 = 1_764_064_800_000;
 
 fn inventory() -> Inventory {
     let asset = |host: &str, ip: &str, class: &str, org: &str, who: &str| Asset {
@@ -129,6 +129,28 @@ impl Setup {
     fn feed(&mut self, rec: &AlertRecord) -> Incident {
         let en = self.shared.load().enrich(rec);
         self.mgr.on_alert(rec, &en).unwrap()
+    }
+
+    /// A brute force at T0 against a state body, an e-government and a critical
+    /// infrastructure object, in that order.
+    fn one_per_class(&mut self) -> [Incident; 3] {
+        [(1, "minfin-db"), (2, "portal"), (3, "scada-gw")].map(|(n, host)| {
+            self.feed(&alert(
+                n,
+                &format!("198.51.100.{n}"),
+                host,
+                T0,
+                6,
+                &["root"],
+            ))
+        })
+    }
+
+    /// `step` done by the duty officer at the clock's time.
+    fn ack(&mut self, id: &str, step: &str) -> Incident {
+        self.mgr
+            .act(id, &Action::Ack(step.into()), "duty", None)
+            .unwrap()
     }
 
     fn all(&self) -> Vec<Incident> {
@@ -370,16 +392,12 @@ fn steps(list: &[(AlertRecord, String)]) -> Vec<(String, String)> {
 fn missed_deadlines_escalate_exactly_once_at_48_and_75_hours_even_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = setup(dir.path());
-    let state = s.feed(&alert(1, "198.51.100.1", "minfin-db", T0, 6, &["root"]));
-    let egov = s.feed(&alert(2, "198.51.100.2", "portal", T0, 6, &["root"]));
-    let ci = s.feed(&alert(3, "198.51.100.3", "scada-gw", T0, 6, &["root"]));
+    let [state, egov, ci] = s.one_per_class();
     assert!(s.mgr.escalate_due().unwrap().is_empty());
     // Notified in time, authority told in time: nothing to escalate before 48 h.
     s.clock.set(T0 + 20 * MIN);
     for id in [&state.id, &egov.id, &ci.id] {
-        s.mgr
-            .act(id, &Action::Ack("notify_owner".into()), "duty", None)
-            .unwrap();
+        s.ack(id, "notify_owner");
     }
     s.clock.set(T0 + 2 * HOUR);
     s.mgr
@@ -460,9 +478,7 @@ fn a_missed_notification_escalates_and_resolving_in_time_escalates_nothing() {
     let late = s.feed(&alert(1, "198.51.100.1", "minfin-db", T0, 6, &["root"]));
     let fine = s.feed(&alert(2, "198.51.100.2", "portal", T0, 6, &["root"]));
     s.clock.set(T0 + 10 * MIN);
-    s.mgr
-        .act(&fine.id, &Action::Ack("notify_owner".into()), "duty", None)
-        .unwrap();
+    s.ack(&fine.id, "notify_owner");
     s.clock.set(T0 + 31 * MIN);
     let fired = s.mgr.escalate_due().unwrap();
     assert_eq!(
@@ -524,9 +540,7 @@ fn self_detected_incidents_run_the_15_minute_and_24_hour_clock() {
     // The same report twice is refused (same id), not duplicated.
     assert_eq!(s.mgr.report(report, "owner-soc").unwrap_err().status, 409);
     s.clock.set(T0 + 10 * MIN);
-    s.mgr
-        .act(&inc.id, &Action::Ack("report".into()), "duty", None)
-        .unwrap();
+    s.ack(&inc.id, "report");
     s.clock.set(T0 + 24 * HOUR + 1);
     let fired = s.mgr.escalate_due().unwrap();
     let mut got = steps(&fired);
@@ -657,4 +671,79 @@ fn the_api_needs_the_token_when_one_is_set_and_records_the_actor() {
     let errs =
         kuzet::config::Config::from_toml("[admin]\nlisten = \"0.0.0.0:9514\"\n").unwrap_err();
     assert!(errs.iter().any(|e| e.path == "admin.token"), "{errs:?}");
+}
+
+/// `kuzet report` for the day of T0 over the database in `dir`.
+fn report(dir: &Path, format: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kuzet"))
+        .args(["report", "--from", "2025-11-25", "--to", "2025-11-25"])
+        .args(["--format", format])
+        .arg("--state-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_report_counts_times_and_missed_deadlines_of_a_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = setup(dir.path());
+    // In the period: a state body incident notified after 10 min and resolved after 50 h
+    // (remediation missed), an egov one notified after 40 min (missed) and still open,
+    // a false positive on critical infrastructure.
+    let [a, b, c] = s.one_per_class();
+    s.clock.set(T0 + 10 * MIN);
+    s.ack(&a.id, "notify_owner");
+    s.ack(&c.id, "notify_owner");
+    s.mgr
+        .act(&c.id, &Action::FalsePositive, "duty", None)
+        .unwrap();
+    s.clock.set(T0 + 40 * MIN);
+    s.ack(&b.id, "notify_owner");
+    s.clock.set(T0 + HOUR);
+    s.ack(&a.id, "notify_authority");
+    s.clock.set(T0 + 50 * HOUR);
+    s.mgr.act(&a.id, &Action::Resolve, "duty", None).unwrap();
+    // Outside the period (the next day): not counted.
+    s.feed(&alert(
+        4,
+        "198.51.100.4",
+        "portal",
+        T0 + 24 * HOUR,
+        6,
+        &["root"],
+    ));
+    drop(s);
+    let r: serde_json::Value = serde_json::from_str(&report(dir.path(), "json")).unwrap();
+    assert_eq!(r["incidents"], 3);
+    assert_eq!(r["by_object_class"]["state_body"], 1);
+    assert_eq!(r["by_object_class"]["egov"], 1);
+    assert_eq!(r["by_organisation"]["Power Grid"], 1);
+    assert_eq!(r["by_level"]["high"], 3);
+    assert_eq!(
+        r["by_rule"]["a1248562-c65a-4920-9a41-0063f748b041 — SSH Brute Force From One Source"],
+        3
+    );
+    assert_eq!(r["by_status"]["false_positive"], 1);
+    let n = &r["detection_to_notification"];
+    assert_eq!(n["count"], 3);
+    assert_eq!(n["mean_seconds"], 20.0 * 60.0);
+    assert_eq!(n["worst_seconds"], 40.0 * 60.0);
+    assert_eq!(n["worst_incident"], b.id.as_str());
+    let res = &r["detection_to_resolution"];
+    assert_eq!(res["count"], 1);
+    assert_eq!(res["worst_seconds"], 50.0 * 3600.0);
+    // Missed: b's notification (late), a's remediation (late) and b's (not done, and the
+    // report runs long after T0 + 75 h). c is a false positive: nothing more is owed.
+    assert_eq!(r["deadlines_missed"]["notify_owner"], 1);
+    let remediate_missed = r["deadlines_missed"]["remediate"].as_u64().unwrap();
+    assert_eq!(remediate_missed, 2, "{r:#}");
+    // The other formats carry the same numbers.
+    for (format, want) in [("csv", "by_object_class,egov,1"), ("md", "| egov | 1 |")] {
+        let text = report(dir.path(), format);
+        assert!(text.contains(want), "{format}: {text}");
+    }
 }

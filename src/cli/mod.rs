@@ -6,6 +6,7 @@ pub mod bench;
 pub mod check;
 pub mod parse;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod test;
 
@@ -38,6 +39,9 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Run rule behaviour tests (rules/tests/*.yml) and print a pass/fail table.
     Test(test::TestArgs),
+    /// Summarise the incidents of a period (counts, times to notify and resolve, missed
+    /// deadlines) from the daemon's incident database.
+    Report(report::ReportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -49,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Test(a) => test::run(a),
+        Command::Report(a) => report::run(a),
     };
     match res {
         Ok(code) => code,
