@@ -17,6 +17,7 @@
 //! | counters and their text exposition    | [`telemetry`]     |
 //! | JSON output helpers                   | [`jsonw`]         |
 //! | alert outputs: file, syslog, webhook  | [`sink`]          |
+//! | assets, incidents, deadlines, report  | [`incident`]      |
 //! | the command line                      | [`cli`]           |
 //!
 //! See DESIGN.md for the threading model and the reasoning behind the event model.
