@@ -7,6 +7,7 @@
 //! | GET | `/metrics` | Prometheus text exposition |
 //! | GET | `/healthz` | `ok generation=N` |
 //! | POST | `/-/reload` | rebuild rules from the config and swap them in; 200 with the summary or 409 with every error |
+//! | GET | `/`, `/ui` | the operator's page (embedded; it reads `/incidents` and `/metrics`) |
 //! | GET, POST | `/incidents…` | the incidents API (`incident/api.rs`); with a token set, every request needs it |
 //!
 //! The HTTP thread owns no pipeline handles: it asks the daemon's control loop through a
@@ -119,6 +120,20 @@ fn json(status: u16, v: &serde_json::Value) -> tiny_http::Response<std::io::Curs
         .with_header(header)
 }
 
+/// A page asset, allowed to load nothing but this listener's own resources.
+fn page(body: &str, kind: &str) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let h = |k: &str, v: &str| {
+        tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("valid header")
+    };
+    tiny_http::Response::from_string(body)
+        .with_header(h("Content-Type", kind))
+        .with_header(h(
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        ))
+        .with_header(h("X-Content-Type-Options", "nosniff"))
+}
+
 /// An incidents API request: token, body, then the incidents thread's answer.
 fn incidents(
     req: &mut tiny_http::Request,
@@ -169,6 +184,16 @@ fn serve(
                 Err(e) => json(e.status, &serde_json::json!({ "error": e.message })),
             };
             let _ = req.respond(resp);
+            continue;
+        }
+        if req.method() == &tiny_http::Method::Get
+            && let Some((body, kind)) = match path.as_str() {
+                "/" | "/ui" | "/ui/" => Some((incident_api::PAGE_HTML, "text/html; charset=utf-8")),
+                "/ui/app.js" => Some((incident_api::PAGE_JS, "text/javascript; charset=utf-8")),
+                _ => None,
+            }
+        {
+            let _ = req.respond(page(body, kind));
             continue;
         }
         let method = req.method().clone();

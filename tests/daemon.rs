@@ -12,6 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "browser/cdp.rs"]
+mod cdp;
+
 struct Daemon {
     child: Child,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -543,6 +546,96 @@ fn an_ssh_brute_force_becomes_one_incident_with_its_owner_and_deadlines() {
         v["history"].as_array().unwrap().last().unwrap()["actor"],
         "duty-officer"
     );
+    let (ok, err) = d.stop();
+    assert!(ok, "{err}");
+}
+
+/// Issue 7's operator page, in headless Chromium against the real daemon: an attack sent
+/// over TCP appears with its owner and a running countdown; typing a name and clicking
+/// "Acknowledge" makes it `notified`, recorded with that name.
+#[test]
+fn the_operators_page_shows_an_attack_and_acknowledging_changes_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kuzet.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[stats]\ninterval = 0\n[incidents]\nassets = [{:?}]\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/assets.example.csv"),
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let browser = cdp::Browser::start();
+    let mut page = browser.open(&format!("http://{}/", d.admin));
+    let limit = Duration::from_secs(20);
+    page.wait_for(
+        "the empty list",
+        "document.getElementById('empty') && !document.getElementById('empty').hidden",
+        limit,
+    );
+    let mut conn = TcpStream::connect(d.tcp).unwrap();
+    conn.write_all(failures("203.0.113.60", 6).as_bytes())
+        .unwrap();
+    let id = page.wait_for(
+        "the incident on the page",
+        "document.querySelector('article[data-incident]')?.dataset.incident",
+        limit,
+    );
+    let text = page
+        .eval("document.querySelector('article').innerText")
+        .as_str()
+        .unwrap()
+        .to_string();
+    for want in [
+        "SSH Brute Force From One Source",
+        "egov",
+        "E-Gov Operator JSC",
+        "Nurlanov, B.",
+        "notify_owner",
+    ] {
+        assert!(text.contains(want), "{want} not in {text}");
+    }
+    // The countdown runs: 30 minutes, less the seconds since detection.
+    let countdown = page.wait_for(
+        "the countdown",
+        "document.querySelector('.countdown')?.textContent",
+        limit,
+    );
+    assert!(
+        countdown.as_str().unwrap().starts_with("in 00:2"),
+        "{countdown}"
+    );
+    // Engine health from the metrics.
+    page.wait_for(
+        "the health line",
+        "Number(document.getElementById('h-alerts').textContent) >= 1",
+        limit,
+    );
+    assert_eq!(
+        page.eval("document.querySelector('article').dataset.status"),
+        "open"
+    );
+    page.type_into("#actor", "duty-officer");
+    page.click("article button.ack");
+    page.wait_for(
+        "the acknowledged state",
+        "document.querySelector('article')?.dataset.status === 'notified'",
+        limit,
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('article button.ack').length"),
+        0
+    );
+    let (status, body) = d.http("GET", &format!("/incidents/{}", id.as_str().unwrap()));
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "notified");
+    assert_eq!(v["history"][1]["actor"], "duty-officer");
+    assert_eq!(v["history"][1]["step"], "notify_owner");
+    drop(page);
+    drop(browser);
+    drop(conn);
     let (ok, err) = d.stop();
     assert!(ok, "{err}");
 }

@@ -10,6 +10,7 @@
 //! | POST | `/incidents/{id}/ack` | a step done: `{"step": "notify_owner"}` (default) → `notified` |
 //! | POST | `/incidents/{id}/resolve` | → `resolved` |
 //! | POST | `/incidents/{id}/false_positive` | → `false_positive` |
+//! | GET | `/`, `/ui`, `/ui/app.js` | the operator's page ([`PAGE_HTML`]) |
 //!
 //! Every POST needs an actor: the `X-Kuzet-Actor` header or `"actor"` in the body; it is
 //! recorded with the time in the incident's `history`. `since`/`until` are RFC 3339 or
@@ -22,6 +23,13 @@ use super::model::{Status, ms_rfc3339};
 use super::store::Filter;
 
 pub const ACTOR_HEADER: &str = "X-Kuzet-Actor";
+
+/// The operator's page (`GET /`, `/ui`): open incidents by nearest deadline with live
+/// countdowns, data lists, evidence, actions, and engine health from `/metrics`. Embedded,
+/// no external resources; it holds no data itself (it reads the API with the token the
+/// operator types in).
+pub const PAGE_HTML: &str = include_str!("ui/index.html");
+pub const PAGE_JS: &str = include_str!("ui/app.js");
 const MAX_LIMIT: usize = 10_000;
 
 /// A date or a time: RFC 3339, or `YYYY-MM-DD` as UTC midnight. Milliseconds.
