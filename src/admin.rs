@@ -230,7 +230,8 @@ fn serve(
             (_, "/metrics" | "/healthz" | "/-/reload") => text(405, "method not allowed\n".into()),
             _ => text(
                 404,
-                "not found: try /metrics, /healthz, POST /-/reload\n".into(),
+                "not found: try /metrics, /healthz, POST /-/reload, /incidents, / (the operator's page)\n"
+                    .into(),
             ),
         };
         let _ = req.respond(resp);

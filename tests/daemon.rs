@@ -431,12 +431,15 @@ fn config_errors_stop_the_daemon_with_every_key_path() {
 fn an_ssh_brute_force_becomes_one_incident_with_its_owner_and_deadlines() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("kuzet.toml");
+    let inventory = dir.path().join("assets.csv");
+    let example = include_str!("../assets.example.csv");
+    std::fs::write(&inventory, example).unwrap();
     std::fs::write(
         &cfg,
         format!(
             "[state]\ndir = {:?}\n[stats]\ninterval = 0\n[incidents]\nassets = [{:?}]\nwatch_interval = \"100ms\"\n[incidents.regimes.egov]\nnotify_owner = \"1s\"\nremediate = \"75h\"\n",
             dir.path().join("state"),
-            concat!(env!("CARGO_MANIFEST_DIR"), "/assets.example.csv"),
+            inventory,
         ),
     )
     .unwrap();
@@ -546,6 +549,36 @@ fn an_ssh_brute_force_becomes_one_incident_with_its_owner_and_deadlines() {
         v["history"].as_array().unwrap().last().unwrap()["actor"],
         "duty-officer"
     );
+
+    // The inventory reloads on SIGHUP: a new responsible person, and a malformed row that is
+    // reported with its line while the others load.
+    let changed =
+        example.replace("\"Nurlanov, B.\"", "K. Abenova") + "broken,,10.0.0.999,,,,,,,,,egov\n";
+    std::fs::write(&inventory, changed).unwrap();
+    d.signal("HUP");
+    wait_for("the reloaded inventory", Duration::from_secs(30), || {
+        d.stderr_text()
+            .contains("assets: 5 loaded, 1 rows rejected")
+            .then_some(())
+    });
+    assert!(
+        d.stderr_text().contains("assets.csv:10: ip \"10.0.0.999\""),
+        "{}",
+        d.stderr_text()
+    );
+    let mut conn = TcpStream::connect(d.tcp).unwrap();
+    conn.write_all(failures("203.0.113.51", 6).as_bytes())
+        .unwrap();
+    let fresh = wait_for("the second incident", Duration::from_secs(10), || {
+        list(&d)
+            .into_iter()
+            .find(|i| i["group"]["src_ip"] == "203.0.113.51")
+    });
+    assert_eq!(
+        fresh["data_list"]["affected_objects"][0]["asset"]["responsible"],
+        "K. Abenova"
+    );
+    drop(conn);
     let (ok, err) = d.stop();
     assert!(ok, "{err}");
 }

@@ -127,6 +127,8 @@ fn config(a: &BenchArgs) -> Config {
     cfg.admin.listen = String::new();
     cfg.stats.interval = crate::config::Span::secs(0);
     cfg.sinks = vec![SinkConfig::new("discard")];
+    // Alerts are discarded, not turned into incidents: the bench measures the engine.
+    cfg.incidents.enabled = false;
     cfg.rules.paths = a.rules.clone();
     cfg.engine.workers = a.workers;
     cfg.engine.shards = a.shards;

@@ -587,8 +587,11 @@ impl Pipeline {
         }
         if cfg.incidents.enabled != self.cfg.incidents.enabled
             || cfg.incidents.queue != self.cfg.incidents.queue
+            || cfg.incidents.watch_interval != self.cfg.incidents.watch_interval
         {
-            notes.push("incidents.enabled and incidents.queue take effect at the next restart");
+            notes.push(
+                "incidents.enabled, queue and watch_interval take effect at the next restart",
+            );
         }
         report_asset_errors(&asset_errors, &self.metrics.incidents, &enricher);
         self.enricher.store(Arc::new(enricher));
