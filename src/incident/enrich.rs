@@ -219,6 +219,78 @@ mod tests {
     use crate::sigma::Meta;
 
     #[test]
+    fn windows_rules_read_windows_fields_and_correlations_follow_their_detection_rule() {
+        let engine = crate::engine::build(
+            &crate::engine::EngineConfig::default(),
+            &[&crate::parser::ParserConfig::default()],
+        )
+        .unwrap();
+        let inv = Inventory::from_assets(vec![
+            Asset {
+                hostname: "dc01".into(),
+                class: "state_body".into(),
+                ..Asset::default()
+            },
+            Asset {
+                ip: "10.10.0.0/16".into(),
+                class: "state_body".into(),
+                department: "HQ".into(),
+                ..Asset::default()
+            },
+        ])
+        .unwrap();
+        let e = Enricher::new(
+            Arc::new(IncidentsConfig::default()),
+            Arc::new(inv),
+            Some(&engine),
+        );
+        // The shipped correlation counts Windows logon failures (product: windows).
+        let corr = engine
+            .correlations
+            .list
+            .iter()
+            .find(|c| c.meta.title == "Windows Logon Brute Force From One Source")
+            .unwrap();
+        let rec = AlertRecord {
+            id: 1,
+            meta: corr.meta.clone(),
+            kind: "event_count",
+            group: Vec::new(),
+            count: 1,
+            metric: None,
+            revision: 0,
+            first_seen: Timestamp(0),
+            last_seen: Timestamp(0),
+            detected_at: Timestamp(0),
+            events: vec![
+                br#"{"Computer":"DC01.corp.local","IpAddress":"::ffff:10.10.9.9","hostname":"relay01"}"#
+                    .to_vec(),
+            ],
+            received: None,
+        };
+        let en = e.enrich(&rec);
+        // Windows' own names first: the target is `Computer`, not the relay's syslog hostname.
+        assert_eq!(en.target[0].field, "Computer");
+        assert_eq!(en.target[0].asset.as_ref().unwrap().hostname, "dc01");
+        assert_eq!(en.source[0].field, "IpAddress");
+        assert_eq!(en.source[0].asset.as_ref().unwrap().department, "HQ");
+        // A Linux rule's alert reads the taxonomy's names instead.
+        let linux = engine
+            .correlations
+            .list
+            .iter()
+            .find(|c| c.meta.title == "SSH Brute Force From One Source")
+            .unwrap();
+        let rec = AlertRecord {
+            meta: linux.meta.clone(),
+            ..rec
+        };
+        let en = e.enrich(&rec);
+        assert_eq!(en.target[0].field, "hostname");
+        assert!(en.source.is_empty(), "IpAddress is not a Linux field");
+    }
+
+    #[test]
     fn hosts_come_from_group_values_and_evidence_and_pick_the_class() {
         let inv = Inventory::from_assets(vec![
             Asset {

@@ -30,6 +30,12 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: schema version {found}, this kuzet reads version {SCHEMA_VERSION}")]
     Version { path: String, found: i64 },
 }
@@ -65,8 +71,10 @@ impl Store {
             source,
         };
         if let Some(d) = dir {
-            std::fs::create_dir_all(d)
-                .map_err(|e| sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+            std::fs::create_dir_all(d).map_err(|source| StoreError::Io {
+                path: d.display().to_string(),
+                source,
+            })?;
         }
         let conn = match dir {
             Some(_) => Connection::open(&path),
