@@ -218,6 +218,27 @@ mod tests {
     use crate::event::Timestamp;
     use crate::sigma::Meta;
 
+    /// An alert of `meta` grouped by `group` over the evidence `events` (JSON objects).
+    fn alert(meta: Arc<Meta>, group: &[(&str, &str)], events: &[&str]) -> AlertRecord {
+        AlertRecord {
+            id: 1,
+            meta,
+            kind: "event_count",
+            group: group
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            count: events.len() as u64,
+            metric: None,
+            revision: 0,
+            first_seen: Timestamp(0),
+            last_seen: Timestamp(0),
+            detected_at: Timestamp(0),
+            events: events.iter().map(|e| e.as_bytes().to_vec()).collect(),
+            received: None,
+        }
+    }
+
     #[test]
     fn windows_rules_read_windows_fields_and_correlations_follow_their_detection_rule() {
         let engine = crate::engine::build(
@@ -251,23 +272,13 @@ mod tests {
             .iter()
             .find(|c| c.meta.title == "Windows Logon Brute Force From One Source")
             .unwrap();
-        let rec = AlertRecord {
-            id: 1,
-            meta: corr.meta.clone(),
-            kind: "event_count",
-            group: Vec::new(),
-            count: 1,
-            metric: None,
-            revision: 0,
-            first_seen: Timestamp(0),
-            last_seen: Timestamp(0),
-            detected_at: Timestamp(0),
-            events: vec![
-                br#"{"Computer":"DC01.corp.local","IpAddress":"::ffff:10.10.9.9","hostname":"relay01"}"#
-                    .to_vec(),
+        let rec = alert(
+            corr.meta.clone(),
+            &[],
+            &[
+                r#"{"Computer":"DC01.corp.local","IpAddress":"::ffff:10.10.9.9","hostname":"relay01"}"#,
             ],
-            received: None,
-        };
+        );
         let en = e.enrich(&rec);
         // Windows' own names first: the target is `Computer`, not the relay's syslog hostname.
         assert_eq!(en.target[0].field, "Computer");
@@ -307,26 +318,17 @@ mod tests {
         ])
         .unwrap();
         let e = Enricher::new(Arc::new(IncidentsConfig::default()), Arc::new(inv), None);
-        let rec = AlertRecord {
-            id: 1,
-            meta: Arc::new(Meta {
+        let rec = alert(
+            Arc::new(Meta {
                 title: "t".into(),
                 ..Meta::default()
             }),
-            kind: "event_count",
-            group: vec![("src_ip".into(), "203.0.113.7".into())],
-            count: 2,
-            metric: None,
-            revision: 0,
-            first_seen: Timestamp(0),
-            last_seen: Timestamp(0),
-            detected_at: Timestamp(0),
-            events: vec![
-                br#"{"hostname":"web01","src_ip":"203.0.113.7"}"#.to_vec(),
-                br#"{"hostname":"WEB01.corp","src_ip":"203.0.113.7"}"#.to_vec(),
+            &[("src_ip", "203.0.113.7")],
+            &[
+                r#"{"hostname":"web01","src_ip":"203.0.113.7"}"#,
+                r#"{"hostname":"WEB01.corp","src_ip":"203.0.113.7"}"#,
             ],
-            received: None,
-        };
+        );
         let en = e.enrich(&rec);
         assert_eq!(en.source.len(), 1);
         assert_eq!(
