@@ -195,7 +195,8 @@ impl Default for EngineSection {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
-    /// Directory for checkpoints (and, later, incidents); none: state lives in memory only.
+    /// Directory for checkpoints, the webhook spools and `incidents.sqlite3`; none: state
+    /// lives in memory only.
     pub dir: Option<PathBuf>,
     pub checkpoint_interval: Span,
 }
@@ -258,6 +259,11 @@ pub struct SinkConfig {
     pub min_level: String,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// When not empty, only alerts about an asset of one of these object classes
+    /// (`state_body`, `egov`, `critical_infrastructure`, custom): the target's class, else
+    /// the source's (see `[incidents]`).
+    #[serde(default)]
+    pub object_classes: Vec<String>,
     /// file: the path; rotated at `rotate_bytes` into `path.1` … `path.<keep>`.
     #[serde(default)]
     pub path: Option<PathBuf>,
@@ -307,6 +313,7 @@ impl SinkConfig {
             name: None,
             min_level: d_informational(),
             tags: Vec::new(),
+            object_classes: Vec::new(),
             path: None,
             rotate_bytes: d_rotate(),
             keep: d_keep(),
@@ -386,6 +393,7 @@ pub struct Config {
     pub stats: StatsConfig,
     #[serde(rename = "sink")]
     pub sinks: Vec<SinkConfig>,
+    pub incidents: crate::incident::config::IncidentsConfig,
 }
 
 impl Default for Config {
@@ -403,6 +411,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             stats: StatsConfig::default(),
             sinks: vec![SinkConfig::new("stdout")],
+            incidents: Default::default(),
         }
     }
 }
@@ -693,6 +702,7 @@ impl Config {
         if self.sinks.is_empty() {
             err("sink".into(), "at least one sink is needed".into());
         }
+        self.incidents.validate(&mut errs);
         errs
     }
 

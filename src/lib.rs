@@ -17,6 +17,7 @@
 //! | counters and their text exposition    | [`telemetry`]     |
 //! | JSON output helpers                   | [`jsonw`]         |
 //! | alert outputs: file, syslog, webhook  | [`sink`]          |
+//! | assets, incidents, deadlines, report  | [`incident`]      |
 //! | the command line                      | [`cli`]           |
 //! | generated traffic and its ground truth| [`loadgen`]       |
 //!
@@ -29,6 +30,7 @@ pub mod correlator;
 pub mod engine;
 pub mod event;
 pub mod extract;
+pub mod incident;
 pub mod jsonw;
 pub mod loadgen;
 pub mod matcher;

@@ -12,12 +12,25 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "browser/cdp.rs"]
+mod cdp;
+
 struct Daemon {
     child: Child,
     stderr: Arc<Mutex<Vec<String>>>,
     tcp: SocketAddr,
     admin: SocketAddr,
     alerts: PathBuf,
+}
+
+/// A test that fails half-way must not leave its daemon running.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -103,11 +116,16 @@ impl Daemon {
     }
 
     fn http(&self, method: &str, path: &str) -> (u16, String) {
+        self.http_with(method, path, "")
+    }
+
+    /// A request with extra header lines (each ending in CRLF).
+    fn http_with(&self, method: &str, path: &str, headers: &str) -> (u16, String) {
         let mut s = TcpStream::connect(self.admin).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         write!(
             s,
-            "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            "{method} {path} HTTP/1.0\r\nHost: x\r\n{headers}Content-Length: 0\r\n\r\n"
         )
         .unwrap();
         let mut out = String::new();
@@ -414,4 +432,253 @@ fn config_errors_stop_the_daemon_with_every_key_path() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Issue 7 end to end: the example inventory names `web01` (the host in `failures`) as an
+/// e-government object; its notification deadline is shortened to 1 s so the watcher's
+/// escalation is seen through the sink, once, also across a restart.
+#[test]
+fn an_ssh_brute_force_becomes_one_incident_with_its_owner_and_deadlines() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kuzet.toml");
+    let inventory = dir.path().join("assets.csv");
+    let example = include_str!("../assets.example.csv");
+    std::fs::write(&inventory, example).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[state]\ndir = {:?}\n[stats]\ninterval = 0\n[incidents]\nassets = [{:?}]\nwatch_interval = \"100ms\"\n[incidents.regimes.egov]\nnotify_owner = \"1s\"\nremediate = \"75h\"\n",
+            dir.path().join("state"),
+            inventory,
+        ),
+    )
+    .unwrap();
+    let args = ["--config", cfg.to_str().unwrap()];
+    let d = Daemon::start(dir.path(), &args);
+    assert!(
+        d.stderr_text()
+            .contains("assets: 5 loaded, 0 rows rejected"),
+        "{}",
+        d.stderr_text()
+    );
+    let mut conn = TcpStream::connect(d.tcp).unwrap();
+    conn.write_all(failures("203.0.113.50", 6).as_bytes())
+        .unwrap();
+    let list = |d: &Daemon| -> Vec<serde_json::Value> {
+        let (status, body) = d.http("GET", "/incidents?class=egov");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["incidents"].as_array().unwrap().clone()
+    };
+    let inc = wait_for("the incident", Duration::from_secs(10), || {
+        list(&d).into_iter().next()
+    });
+    assert_eq!(inc["status"], "open");
+    assert_eq!(inc["object_class"], "egov");
+    assert_eq!(inc["organisation"], "E-Gov Operator JSC");
+    assert_eq!(inc["group"]["src_ip"], "203.0.113.50");
+    let dl = &inc["data_list"];
+    assert_eq!(
+        dl["incident_type"]["title"],
+        "SSH Brute Force From One Source"
+    );
+    let owner = &dl["affected_objects"][0]["asset"];
+    assert_eq!(owner["responsible"], "Nurlanov, B.");
+    assert_eq!(owner["room"], "204");
+    assert_eq!(dl["sources"][0]["value"], "203.0.113.50");
+    assert_eq!(dl["accounts"][0], "root");
+    assert_eq!(dl["evidence"].as_array().unwrap().len(), 6);
+    assert!(
+        dl["recommendations"][0]
+            .as_str()
+            .unwrap()
+            .contains("Block the source")
+    );
+    let at = |v: &serde_json::Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    let detected = at(&inc["detected_at"]);
+    let steps: Vec<(String, i64)> = inc["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let s = x["step"].as_str().unwrap().to_string();
+            (s, at(&x["due"]).duration_since(detected).as_secs())
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [("notify_owner".into(), 1), ("remediate".into(), 75 * 3600)]
+    );
+    // The alert itself carries the assets it names.
+    let alert = brute_force_alerts(&d, "203.0.113.50").remove(0);
+    assert_eq!(alert["assets"]["target"][0]["asset"]["class"], "egov");
+    // More of the same attack: the same incident.
+    conn.write_all(failures("203.0.113.50", 6).as_bytes())
+        .unwrap();
+    wait_for("the merge", Duration::from_secs(10), || {
+        (d.metric("kuzet_correlation_hits_total") >= 12.0).then_some(())
+    });
+    // Nobody acknowledged within 1 s: one escalation alert through the sink.
+    let escalations = |d: &Daemon| -> Vec<serde_json::Value> {
+        d.alerts()
+            .into_iter()
+            .filter(|a| a["rule"]["type"] == "escalation")
+            .collect()
+    };
+    let esc = wait_for("the escalation", Duration::from_secs(10), || {
+        escalations(&d).into_iter().next()
+    });
+    assert_eq!(esc["group"]["incident"], inc["id"]);
+    assert_eq!(esc["group"]["step"], "notify_owner");
+    assert_eq!(list(&d).len(), 1, "merged, not a second incident");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(escalations(&d).len(), 1);
+    drop(conn);
+    let (ok, err) = d.stop();
+    assert!(ok, "{err}");
+
+    // After a restart: the incident is still there, the escalation is not repeated, and
+    // acknowledging records the actor.
+    let d = Daemon::start(dir.path(), &args);
+    let again = list(&d);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0]["id"], inc["id"]);
+    assert_eq!(again[0]["escalations"].as_array().unwrap().len(), 1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(escalations(&d).len(), 1);
+    let id = inc["id"].as_str().unwrap();
+    let (status, body) = d.http_with(
+        "POST",
+        &format!("/incidents/{id}/ack"),
+        "X-Kuzet-Actor: duty-officer\r\n",
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "notified");
+    assert_eq!(
+        v["history"].as_array().unwrap().last().unwrap()["actor"],
+        "duty-officer"
+    );
+
+    // The inventory reloads on SIGHUP: a new responsible person, and a malformed row that is
+    // reported with its line while the others load.
+    let changed =
+        example.replace("\"Nurlanov, B.\"", "K. Abenova") + "broken,,10.0.0.999,,,,,,,,,egov\n";
+    std::fs::write(&inventory, changed).unwrap();
+    d.signal("HUP");
+    wait_for("the reloaded inventory", Duration::from_secs(30), || {
+        d.stderr_text()
+            .contains("assets: 5 loaded, 1 rows rejected")
+            .then_some(())
+    });
+    assert!(
+        d.stderr_text().contains("assets.csv:10: ip \"10.0.0.999\""),
+        "{}",
+        d.stderr_text()
+    );
+    let mut conn = TcpStream::connect(d.tcp).unwrap();
+    conn.write_all(failures("203.0.113.51", 6).as_bytes())
+        .unwrap();
+    let fresh = wait_for("the second incident", Duration::from_secs(10), || {
+        list(&d)
+            .into_iter()
+            .find(|i| i["group"]["src_ip"] == "203.0.113.51")
+    });
+    assert_eq!(
+        fresh["data_list"]["affected_objects"][0]["asset"]["responsible"],
+        "K. Abenova"
+    );
+    drop(conn);
+    let (ok, err) = d.stop();
+    assert!(ok, "{err}");
+}
+
+/// Issue 7's operator page, in headless Chromium against the real daemon: an attack sent
+/// over TCP appears with its owner and a running countdown; typing a name and clicking
+/// "Acknowledge" makes it `notified`, recorded with that name.
+#[test]
+fn the_operators_page_shows_an_attack_and_acknowledging_changes_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kuzet.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[stats]\ninterval = 0\n[incidents]\nassets = [{:?}]\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/assets.example.csv"),
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let browser = cdp::Browser::start();
+    let mut page = browser.open(&format!("http://{}/", d.admin));
+    let limit = Duration::from_secs(20);
+    page.wait_for(
+        "the empty list",
+        "document.getElementById('empty') && !document.getElementById('empty').hidden",
+        limit,
+    );
+    let mut conn = TcpStream::connect(d.tcp).unwrap();
+    conn.write_all(failures("203.0.113.60", 6).as_bytes())
+        .unwrap();
+    let id = page.wait_for(
+        "the incident on the page",
+        "document.querySelector('article[data-incident]')?.dataset.incident",
+        limit,
+    );
+    let text = page
+        .eval("document.querySelector('article').innerText")
+        .as_str()
+        .unwrap()
+        .to_string();
+    for want in [
+        "SSH Brute Force From One Source",
+        "egov",
+        "E-Gov Operator JSC",
+        "Nurlanov, B.",
+        "notify_owner",
+    ] {
+        assert!(text.contains(want), "{want} not in {text}");
+    }
+    // The countdown runs: 30 minutes, less the seconds since detection.
+    let countdown = page.wait_for(
+        "the countdown",
+        "document.querySelector('.countdown')?.textContent",
+        limit,
+    );
+    assert!(
+        countdown.as_str().unwrap().starts_with("in 00:2"),
+        "{countdown}"
+    );
+    // Engine health from the metrics.
+    page.wait_for(
+        "the health line",
+        "Number(document.getElementById('h-alerts').textContent) >= 1",
+        limit,
+    );
+    assert_eq!(
+        page.eval("document.querySelector('article').dataset.status"),
+        "open"
+    );
+    page.type_into("#actor", "duty-officer");
+    page.click("article button.ack");
+    page.wait_for(
+        "the acknowledged state",
+        "document.querySelector('article')?.dataset.status === 'notified'",
+        limit,
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('article button.ack').length"),
+        0
+    );
+    let (status, body) = d.http("GET", &format!("/incidents/{}", id.as_str().unwrap()));
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "notified");
+    assert_eq!(v["history"][1]["actor"], "duty-officer");
+    assert_eq!(v["history"][1]["step"], "notify_owner");
+    drop(page);
+    drop(browser);
+    drop(conn);
+    let (ok, err) = d.stop();
+    assert!(ok, "{err}");
 }

@@ -204,6 +204,9 @@ fn config(a: &BenchArgs, alerts: &std::path::Path) -> Config {
     sink.path = Some(alerts.to_path_buf());
     sink.rotate_bytes = u64::MAX / 2;
     cfg.sinks = vec![sink];
+    // Alerts are checked against the ground truth, not turned into incidents: the bench
+    // measures the engine.
+    cfg.incidents.enabled = false;
     cfg.rules.paths = a.rules.clone();
     cfg.engine.workers = a.workers;
     cfg.engine.shards = a.shards;
@@ -465,7 +468,7 @@ fn run_once(a: &BenchArgs, t: &Traffic, rate: Option<f64>) -> Result<RunResult, 
         alert_p999_ms: a999 as f64 / 1000.0,
         dropped,
         throughput,
-        alert_latency: m.alert_latency.percentiles(&super::report::PERCENTILES),
+        alert_latency: m.alert_latency.percentiles(&super::bench_html::PERCENTILES),
         ..RunResult::default()
     };
     pipe.stop().map_err(|e| CliError::Io {
@@ -625,7 +628,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
     }
     let rss = peak_rss_mb();
     if let Some(p) = &a.report {
-        let html = super::report::page(&a_summary(&a), &results, rss);
+        let html = super::bench_html::page(&a_summary(&a), &results, rss);
         std::fs::write(p, html).map_err(|e| CliError::Io {
             path: p.display().to_string(),
             source: e,

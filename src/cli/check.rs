@@ -23,6 +23,7 @@ pub struct CheckArgs {
 }
 
 pub fn run(a: CheckArgs) -> Result<ExitCode, CliError> {
+    let mut inventory_failed = false;
     let built = match &a.config {
         Some(path) => {
             let mut c = match crate::config::Config::load(path) {
@@ -41,6 +42,17 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CliError> {
             };
             if !a.sources.rules.is_empty() {
                 c.rules.paths = a.sources.rules.clone();
+            }
+            // The asset inventories: every bad row with file:line, then the count.
+            if !c.incidents.assets.is_empty() {
+                let (inv, errs) = crate::incident::assets::Inventory::load(&c.incidents.assets);
+                for e in &errs {
+                    println!("{e}");
+                }
+                println!("{} assets loaded, {} rows rejected", inv.len(), errs.len());
+                if !errs.is_empty() {
+                    inventory_failed = true;
+                }
             }
             crate::pipeline::build_engine(&c).map(|(e, _)| e)
         }
@@ -73,7 +85,7 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CliError> {
         }
     }
     println!("{}", e.summary());
-    Ok(if e.errors.is_empty() {
+    Ok(if e.errors.is_empty() && !inventory_failed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -3,6 +3,7 @@
 //! the library.
 
 pub mod bench;
+pub mod bench_html;
 pub mod check;
 pub mod r#gen;
 pub mod parse;
@@ -45,6 +46,9 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Run rule behaviour tests (rules/tests/*.yml) and print a pass/fail table.
     Test(test::TestArgs),
+    /// Summarise the incidents of a period (counts, times to notify and resolve, missed
+    /// deadlines) from the daemon's incident database.
+    Report(report::ReportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -58,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Test(a) => test::run(a),
+        Command::Report(a) => report::run(a),
     };
     match res {
         Ok(code) => code,

@@ -1,251 +1,375 @@
-//! `kuzet bench --report FILE.html`: one self-contained page (inline SVG and CSS, no script,
-//! no external assets) with throughput over time and the receive → alert latency
-//! distribution of each run, and the result table. Charts are drawn here, by hand: a line
-//! chart and a bar chart are a few dozen lines of SVG, not worth a dependency.
+//! `kuzet report --from DATE --to DATE [--format csv|json|md]`: the periodic summary the
+//! regulation asks for, read from the incident database (`<state.dir>/incidents.sqlite3`,
+//! opened read only, so it runs beside the daemon).
+//!
+//! Incidents count in the period they were detected in. `--from` is inclusive; `--to` is
+//! exclusive when it is a time and inclusive when it is a date (the whole day). A deadline
+//! counts as missed when its step was done after it, or is still not done when the report
+//! runs. Times are in seconds.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-use super::bench::RunResult;
+use clap::Args;
+use serde::Serialize;
 
-/// Percentiles of the latency chart.
-pub const PERCENTILES: [f64; 7] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 100.0];
+use super::CliError;
+use crate::incident::api::parse_when;
+use crate::incident::model::{Incident, Status, ms_rfc3339};
+use crate::incident::store::{FILE_NAME, Filter, Store};
 
-const W: f64 = 720.0;
-const H: f64 = 260.0;
-const PAD: f64 = 48.0;
-const COLORS: [&str; 6] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
-];
-
-/// `&`, `<`, `>`, `"` escaped for HTML text and attributes.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// First day (YYYY-MM-DD) or time (RFC 3339) of the period.
+    #[arg(long)]
+    pub from: String,
+    /// Last day (inclusive) or end time (exclusive) of the period.
+    #[arg(long)]
+    pub to: String,
+    /// csv, json or md.
+    #[arg(long, default_value = "md")]
+    pub format: String,
+    /// The daemon's state directory (holds incidents.sqlite3).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Read the state directory from this daemon config.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
 }
 
-/// A round number ≥ v for an axis maximum.
-fn nice(v: f64) -> f64 {
-    if v <= 0.0 || !v.is_finite() {
-        return 1.0;
-    }
-    let p = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * p)
-        .find(|x| *x >= v)
-        .unwrap_or(10.0 * p)
+/// Mean and worst of a set of durations.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Times {
+    /// Incidents measured (those that reached the step).
+    pub count: u64,
+    pub mean_seconds: Option<f64>,
+    pub worst_seconds: Option<f64>,
+    /// The incident with the worst time.
+    pub worst_incident: Option<String>,
 }
 
-fn axes(o: &mut String, title: &str, ymax: f64, ylabel: &str, xlabel: &str) {
-    let _ = write!(
-        o,
-        r##"<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{t}"><title>{t}</title><line x1="{PAD}" y1="{b}" x2="{r}" y2="{b}" stroke="#444"/><line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{b}" stroke="#444"/><text x="{PAD}" y="20" font-size="14" font-weight="bold">{t}</text><text x="{r}" y="{xl}" font-size="11" text-anchor="end">{x}</text><text x="4" y="{yl}" font-size="11">{y}</text>"##,
-        t = esc(title),
-        b = H - PAD,
-        r = W - 10.0,
-        xl = H - 8.0,
-        yl = PAD - 8.0,
-        x = esc(xlabel),
-        y = esc(ylabel),
-    );
-    for k in 0..=4 {
-        let v = ymax * k as f64 / 4.0;
-        let y = H - PAD - (H - 2.0 * PAD) * k as f64 / 4.0;
-        let _ = write!(
-            o,
-            r##"<line x1="{PAD}" y1="{y:.1}" x2="{r}" y2="{y:.1}" stroke="#ddd"/><text x="{tx}" y="{ty:.1}" font-size="10" text-anchor="end">{v}</text>"##,
-            r = W - 10.0,
-            tx = PAD - 4.0,
-            ty = y + 3.0,
-            v = fmt_num(v)
-        );
-    }
-}
-
-fn fmt_num(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{:.1}M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.0}k", v / 1e3)
-    } else if v >= 10.0 || v == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-/// Lines of (x, y) points, one per series, on shared axes.
-pub fn line_chart(
-    title: &str,
-    xlabel: &str,
-    ylabel: &str,
-    series: &[(String, Vec<(f64, f64)>)],
-) -> String {
-    let xmax = nice(
-        series
-            .iter()
-            .flat_map(|s| s.1.iter().map(|p| p.0))
-            .fold(0.0, f64::max),
-    );
-    let ymax = nice(
-        series
-            .iter()
-            .flat_map(|s| s.1.iter().map(|p| p.1))
-            .fold(0.0, f64::max),
-    );
-    let mut o = String::new();
-    axes(&mut o, title, ymax, ylabel, xlabel);
-    for (i, (name, pts)) in series.iter().enumerate() {
-        let c = COLORS[i % COLORS.len()];
-        let path: Vec<String> = pts
-            .iter()
-            .map(|(x, y)| {
-                format!(
-                    "{:.1},{:.1}",
-                    PAD + (W - PAD - 10.0) * x / xmax,
-                    H - PAD - (H - 2.0 * PAD) * y / ymax
-                )
-            })
-            .collect();
-        let _ = write!(
-            o,
-            r#"<polyline class="series" fill="none" stroke="{c}" stroke-width="1.5" points="{}"/><text x="{:.0}" y="{:.0}" font-size="11" fill="{c}">{}</text>"#,
-            path.join(" "),
-            W - 200.0,
-            PAD + 14.0 * i as f64,
-            esc(name)
-        );
-    }
-    let _ = write!(
-        o,
-        r#"<text x="{PAD}" y="{:.0}" font-size="10">0</text><text x="{:.0}" y="{:.0}" font-size="10" text-anchor="end">{}</text></svg>"#,
-        H - PAD + 14.0,
-        W - 10.0,
-        H - PAD + 14.0,
-        fmt_num(xmax)
-    );
-    o
-}
-
-/// Groups of bars: one group per label, one bar per series.
-pub fn bar_chart(
-    title: &str,
-    ylabel: &str,
-    labels: &[String],
-    series: &[(String, Vec<f64>)],
-) -> String {
-    let ymax = nice(
-        series
-            .iter()
-            .flat_map(|s| s.1.iter().copied())
-            .fold(0.0, f64::max),
-    );
-    let mut o = String::new();
-    axes(&mut o, title, ymax, ylabel, "percentile");
-    let gw = (W - PAD - 10.0) / labels.len().max(1) as f64;
-    let bw = (gw - 8.0) / series.len().max(1) as f64;
-    for (g, label) in labels.iter().enumerate() {
-        let x0 = PAD + gw * g as f64 + 4.0;
-        for (i, (_, vals)) in series.iter().enumerate() {
-            let v = vals.get(g).copied().unwrap_or(0.0);
-            let h = (H - 2.0 * PAD) * v / ymax;
-            let _ = write!(
-                o,
-                r#"<rect class="bar" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} p{}: {:.3} ms</title></rect>"#,
-                x0 + bw * i as f64,
-                H - PAD - h,
-                bw.max(1.0),
-                h,
-                COLORS[i % COLORS.len()],
-                esc(&series[i].0),
-                esc(label),
-                v
-            );
+impl Times {
+    fn add(&mut self, id: &str, ms: i64) {
+        let secs = ms as f64 / 1000.0;
+        let mean = self.mean_seconds.unwrap_or(0.0);
+        self.count += 1;
+        self.mean_seconds = Some(mean + (secs - mean) / self.count as f64);
+        if self.worst_seconds.is_none_or(|w| secs > w) {
+            self.worst_seconds = Some(secs);
+            self.worst_incident = Some(id.to_string());
         }
-        let _ = write!(
-            o,
-            r#"<text x="{:.1}" y="{:.0}" font-size="10" text-anchor="middle">p{}</text>"#,
-            x0 + gw / 2.0 - 4.0,
-            H - PAD + 14.0,
-            esc(label)
-        );
-    }
-    for (i, (name, _)) in series.iter().enumerate() {
-        let _ = write!(
-            o,
-            r#"<text x="{:.0}" y="{:.0}" font-size="11" fill="{}">{}</text>"#,
-            W - 200.0,
-            PAD + 14.0 * i as f64,
-            COLORS[i % COLORS.len()],
-            esc(name)
-        );
-    }
-    o.push_str("</svg>");
-    o
-}
-
-fn run_name(r: &RunResult) -> String {
-    match r.offered_eps {
-        Some(o) => format!("{} {:.0}/s", r.mode, o),
-        None => r.mode.clone(),
     }
 }
 
-/// The whole page.
-pub fn page(summary: &str, runs: &[RunResult], rss_mb: f64) -> String {
-    let thr: Vec<(String, Vec<(f64, f64)>)> = runs
-        .iter()
-        .map(|r| (run_name(r), r.throughput.clone()))
-        .collect();
-    let labels: Vec<String> = PERCENTILES.iter().map(|p| format!("{p}")).collect();
-    let lat: Vec<(String, Vec<f64>)> = runs
-        .iter()
-        .filter(|r| !r.alert_latency.is_empty())
-        .map(|r| (run_name(r), r.alert_latency.iter().map(|x| x.1).collect()))
-        .collect();
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>kuzet bench</title><style>body{{font-family:sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:right}}th{{background:#f4f4f4}}</style></head><body><h1>kuzet bench</h1><p>{}; peak RSS {rss_mb:.0} MB.</p>",
-        esc(summary)
-    );
-    o.push_str(&line_chart(
-        "Throughput over time",
-        "seconds",
-        "events/s",
-        &thr,
-    ));
-    if lat.is_empty() {
-        o.push_str(
-            "<p>No receive → alert latency was recorded (no alerts, or a --target run).</p>",
-        );
+/// A missed deadline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Missed {
+    pub incident: String,
+    pub object_class: String,
+    pub organisation: String,
+    pub step: String,
+    pub due: String,
+    /// When the step was done (late), or `null` when it still is not.
+    pub done_at: Option<String>,
+}
+
+/// The summary.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub from: String,
+    pub to: String,
+    pub incidents: u64,
+    pub by_status: BTreeMap<String, u64>,
+    pub by_object_class: BTreeMap<String, u64>,
+    pub by_organisation: BTreeMap<String, u64>,
+    /// `rule id — title` → count.
+    pub by_rule: BTreeMap<String, u64>,
+    pub by_level: BTreeMap<String, u64>,
+    pub self_detected: u64,
+    pub detection_to_notification: Times,
+    pub detection_to_resolution: Times,
+    /// Missed deadlines by step.
+    pub deadlines_missed: BTreeMap<String, u64>,
+    pub missed: Vec<Missed>,
+}
+
+fn or_unknown(s: &str) -> String {
+    if s.is_empty() {
+        "(unknown)".into()
     } else {
-        o.push_str(&bar_chart("Receive → alert latency", "ms", &labels, &lat));
+        s.to_string()
     }
-    o.push_str("<table><tr><th>run</th><th>offered/s</th><th>achieved/s</th><th>drops</th><th>cpu</th><th>rx→alert p50/p99/p99.9 ms</th><th>event→alert p50/p99/p99.9 ms</th><th>alerts / expected</th><th>missed</th><th>extra</th></tr>");
-    for r in runs {
-        let _ = write!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{:.2}</td><td>{:.2} / {:.2} / {:.2}</td><td>{:.0} / {:.0} / {:.0}</td><td>{} / {}</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.mode),
-            r.offered_label(),
-            r.achieved_eps,
-            r.dropped,
-            r.cpu_cores,
-            r.alert_p50_ms,
-            r.alert_p99_ms,
-            r.alert_p999_ms,
-            r.event_to_alert_p50_ms,
-            r.event_to_alert_p99_ms,
-            r.event_to_alert_p999_ms,
-            r.alerts,
-            r.expected_alerts,
-            r.missed,
-            r.extra
-        );
+}
+
+/// Summarises incidents detected in `[from, to)`; `now` decides which open steps are missed.
+pub fn summarize(incidents: &[Incident], from: i64, to: i64, now: i64) -> Report {
+    let mut r = Report {
+        from: ms_rfc3339::format(from),
+        to: ms_rfc3339::format(to),
+        ..Report::default()
+    };
+    for inc in incidents
+        .iter()
+        .filter(|i| (from..to).contains(&i.detected_at))
+    {
+        r.incidents += 1;
+        let it = &inc.data_list.incident_type;
+        *r.by_status.entry(inc.status.name().into()).or_default() += 1;
+        *r.by_object_class
+            .entry(or_unknown(&inc.object_class))
+            .or_default() += 1;
+        *r.by_organisation
+            .entry(or_unknown(&inc.organisation))
+            .or_default() += 1;
+        *r.by_rule
+            .entry(format!("{} — {}", it.rule_id, it.title))
+            .or_default() += 1;
+        *r.by_level.entry(it.level.clone()).or_default() += 1;
+        if inc.self_detected {
+            r.self_detected += 1;
+        }
+        if let Some(n) = inc.notified_at {
+            r.detection_to_notification
+                .add(&inc.id, n - inc.detected_at);
+        }
+        if inc.status == Status::Resolved
+            && let Some(t) = inc.resolved_at
+        {
+            r.detection_to_resolution.add(&inc.id, t - inc.detected_at);
+        }
+        for d in &inc.deadlines {
+            // A false positive needs no remediation, and a closed incident no more steps.
+            let moot = inc.status.is_closed() && d.done_at.is_none();
+            if !moot && d.missed(now) {
+                *r.deadlines_missed.entry(d.step.clone()).or_default() += 1;
+                r.missed.push(Missed {
+                    incident: inc.id.clone(),
+                    object_class: or_unknown(&inc.object_class),
+                    organisation: or_unknown(&inc.organisation),
+                    step: d.step.clone(),
+                    due: ms_rfc3339::format(d.due),
+                    done_at: d.done_at.map(ms_rfc3339::format),
+                });
+            }
+        }
     }
-    o.push_str("</table></body></html>\n");
-    o
+    r
+}
+
+fn fmt_secs(v: Option<f64>) -> String {
+    v.map(|s| format!("{s:.0}")).unwrap_or_default()
+}
+
+/// CSV: `section,key,value` rows, then one row per missed deadline.
+pub fn write_csv(r: &Report, out: &mut impl Write) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut row = |a: &str, b: &str, c: &str| w.write_record([a, b, c]);
+    row("section", "key", "value")?;
+    row("period", "from", &r.from)?;
+    row("period", "to", &r.to)?;
+    row("total", "incidents", &r.incidents.to_string())?;
+    row("total", "self_detected", &r.self_detected.to_string())?;
+    for (section, m) in [
+        ("by_status", &r.by_status),
+        ("by_object_class", &r.by_object_class),
+        ("by_organisation", &r.by_organisation),
+        ("by_rule", &r.by_rule),
+        ("by_level", &r.by_level),
+        ("deadlines_missed", &r.deadlines_missed),
+    ] {
+        for (k, v) in m {
+            row(section, k, &v.to_string())?;
+        }
+    }
+    for (section, t) in [
+        ("detection_to_notification", &r.detection_to_notification),
+        ("detection_to_resolution", &r.detection_to_resolution),
+    ] {
+        row(section, "count", &t.count.to_string())?;
+        row(section, "mean_seconds", &fmt_secs(t.mean_seconds))?;
+        row(section, "worst_seconds", &fmt_secs(t.worst_seconds))?;
+        row(
+            section,
+            "worst_incident",
+            t.worst_incident.as_deref().unwrap_or(""),
+        )?;
+    }
+    for m in &r.missed {
+        row(
+            "missed",
+            &format!("{} {}", m.incident, m.step),
+            &format!(
+                "due {} done {}",
+                m.due,
+                m.done_at.as_deref().unwrap_or("never")
+            ),
+        )?;
+    }
+    w.flush()
+}
+
+/// Markdown tables.
+pub fn write_md(r: &Report, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "# Incidents {} – {}\n", r.from, r.to)?;
+    writeln!(
+        out,
+        "{} incidents ({} self-detected).\n",
+        r.incidents, r.self_detected
+    )?;
+    for (title, m) in [
+        ("By status", &r.by_status),
+        ("By object class", &r.by_object_class),
+        ("By organisation", &r.by_organisation),
+        ("By rule", &r.by_rule),
+        ("By level", &r.by_level),
+        ("Deadlines missed", &r.deadlines_missed),
+    ] {
+        writeln!(out, "## {title}\n\n| | count |\n|---|---|")?;
+        for (k, v) in m {
+            writeln!(out, "| {} | {v} |", k.replace('|', "\\|"))?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "## Times from detection\n\n| to | incidents | mean (s) | worst (s) | worst incident |\n|---|---|---|---|---|"
+    )?;
+    for (what, t) in [
+        ("notification", &r.detection_to_notification),
+        ("resolution", &r.detection_to_resolution),
+    ] {
+        writeln!(
+            out,
+            "| {what} | {} | {} | {} | {} |",
+            t.count,
+            fmt_secs(t.mean_seconds),
+            fmt_secs(t.worst_seconds),
+            t.worst_incident.as_deref().unwrap_or("")
+        )?;
+    }
+    if !r.missed.is_empty() {
+        writeln!(
+            out,
+            "\n## Missed deadlines\n\n| incident | class | organisation | step | due | done |\n|---|---|---|---|---|---|"
+        )?;
+        for m in &r.missed {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                m.incident,
+                m.object_class,
+                m.organisation,
+                m.step,
+                m.due,
+                m.done_at.as_deref().unwrap_or("not done")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The period's bounds in ms: a date `--to` includes that day.
+fn period(from: &str, to: &str) -> Result<(i64, i64), CliError> {
+    let bad = |flag: &str, v: &str| {
+        CliError::Usage(format!(
+            "--{flag} {v:?}: a date (YYYY-MM-DD) or an RFC 3339 time"
+        ))
+    };
+    let f = parse_when(from).ok_or_else(|| bad("from", from))?;
+    let mut t = parse_when(to).ok_or_else(|| bad("to", to))?;
+    if ms_rfc3339::parse(to).is_none() {
+        t += 86_400_000;
+    }
+    if t <= f {
+        return Err(CliError::Usage(format!(
+            "--to {to} is not after --from {from}"
+        )));
+    }
+    Ok((f, t))
+}
+
+pub fn run(a: ReportArgs) -> Result<ExitCode, CliError> {
+    let (from, to) = period(&a.from, &a.to)?;
+    if !matches!(a.format.as_str(), "csv" | "json" | "md") {
+        return Err(CliError::Usage(format!(
+            "--format {:?}: csv, json or md",
+            a.format
+        )));
+    }
+    let dir = match (&a.state_dir, &a.config) {
+        (Some(d), _) => d.clone(),
+        (None, Some(c)) => crate::config::Config::load(c)
+            .map_err(|e| {
+                CliError::Usage(
+                    e.iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+            })?
+            .state
+            .dir
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{}: no [state] dir, so no incident database",
+                    c.display()
+                ))
+            })?,
+        (None, None) => {
+            return Err(CliError::Usage(
+                "where is the incident database? give --state-dir or --config".into(),
+            ));
+        }
+    };
+    let file = dir.join(FILE_NAME);
+    if !file.exists() {
+        return Err(CliError::Io {
+            path: file.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no incident database"),
+        });
+    }
+    let store = Store::open_read_only(&file).map_err(|e| CliError::Usage(e.to_string()))?;
+    let list = store
+        .list(&Filter {
+            since: Some(from),
+            until: Some(to),
+            limit: i64::MAX as usize,
+            ..Filter::default()
+        })
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let now = crate::event::Timestamp::now().0 / 1_000_000;
+    let r = summarize(&list, from, to, now);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let io = |source| CliError::Io {
+        path: "stdout".into(),
+        source,
+    };
+    match a.format.as_str() {
+        "json" => {
+            serde_json::to_writer_pretty(&mut out, &r).map_err(|e| io(e.into()))?;
+            writeln!(out).map_err(io)?;
+        }
+        "csv" => write_csv(&r, &mut out).map_err(io)?,
+        _ => write_md(&r, &mut out).map_err(io)?,
+    }
+    out.flush().map_err(io)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_take_dates_whole_and_times_exactly() {
+        let (f, t) = period("2026-01-01", "2026-03-31").unwrap();
+        assert_eq!(ms_rfc3339::format(f), "2026-01-01T00:00:00Z");
+        assert_eq!(ms_rfc3339::format(t), "2026-04-01T00:00:00Z");
+        let (_, t) = period("2026-01-01", "2026-03-31T12:00:00Z").unwrap();
+        assert_eq!(ms_rfc3339::format(t), "2026-03-31T12:00:00Z");
+        assert!(period("2026-03-31", "2026-01-01").is_err());
+        assert!(period("yesterday", "2026-01-01").is_err());
+    }
 }

@@ -208,7 +208,12 @@ pub fn run(a: RunArgs) -> Result<ExitCode, CliError> {
             .listen
             .parse()
             .map_err(|e| CliError::Usage(format!("admin.listen: {e}")))?;
-        match Admin::start(addr, cfg.admin.token.clone(), cmd_tx.clone()) {
+        match Admin::start(
+            addr,
+            cfg.admin.token.clone(),
+            cmd_tx.clone(),
+            pipe.incidents_api(),
+        ) {
             Ok(adm) => {
                 let _ = writeln!(stderr, "kuzet: metrics on http://{}/metrics", adm.local);
                 Some(adm)

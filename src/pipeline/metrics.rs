@@ -142,6 +142,8 @@ pub struct Metrics {
     pub rules_failed: Gauge,
     pub checkpoints: Counter,
     pub checkpoint_errors: Counter,
+    /// The incidents thread's counters (and the inventory's size).
+    pub incidents: std::sync::Arc<crate::incident::manager::IncidentMetrics>,
     /// Queue (name, depth, capacity) probes, filled by the pipeline.
     pub started_unix: AtomicU64,
 }
@@ -443,6 +445,7 @@ impl Metrics {
                 *cap as f64,
             );
         }
+        self.incidents.render(&mut x);
         for (name, help, h) in [
             (
                 "kuzet_ingest_latency_seconds",

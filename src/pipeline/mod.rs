@@ -139,6 +139,7 @@ pub struct SinkMsg {
     pub rec: Arc<AlertRecord>,
 }
 
+#[derive(Clone)]
 struct SinkHandle {
     name: String,
     route: Route,
@@ -156,6 +157,11 @@ pub struct Pipeline {
     shard_txs: Vec<Sender<ShardMsg>>,
     shards: Vec<JoinHandle<()>>,
     dispatcher: Option<JoinHandle<()>>,
+    /// The incidents thread (issue 7), when `incidents.enabled`.
+    incidents: Option<JoinHandle<()>>,
+    incidents_api: Option<Sender<crate::incident::manager::ApiRequest>>,
+    /// The inventory and enrichment fields, swapped on reload.
+    enricher: Arc<ArcSwap<crate::incident::enrich::Enricher>>,
     sinks: Vec<JoinHandle<()>>,
     /// Queue probes for metrics: (name, len, capacity).
     probes: Vec<(String, Probe)>,
@@ -170,6 +176,7 @@ enum Probe {
     Shard(Sender<ShardMsg>),
     Alerts(Sender<AlertRecord>),
     Sink(Sender<SinkMsg>),
+    Incidents(Sender<crate::incident::manager::IncidentMsg>),
 }
 
 impl Probe {
@@ -179,6 +186,7 @@ impl Probe {
             Probe::Shard(s) => (s.len(), s.capacity().unwrap_or(0)),
             Probe::Alerts(s) => (s.len(), s.capacity().unwrap_or(0)),
             Probe::Sink(s) => (s.len(), s.capacity().unwrap_or(0)),
+            Probe::Incidents(s) => (s.len(), s.capacity().unwrap_or(0)),
         }
     }
 }
@@ -310,12 +318,30 @@ impl Pipeline {
                     .map_err(io_err("spawn".into()))?,
             );
         }
+        let enricher = Arc::new(ArcSwap::from_pointee(load_enricher(
+            &cfg,
+            &engine,
+            &metrics.incidents,
+        )?));
+        let (incidents, incidents_tx, incidents_api) = if cfg.incidents.enabled {
+            let (thread, tx, api) =
+                start_incidents(&cfg, &enricher, &metrics.incidents, sink_handles.clone())?;
+            probes.push(("incidents".into(), Probe::Incidents(tx.clone())));
+            (Some(thread), Some(tx), Some(api))
+        } else {
+            (None, None, None)
+        };
         let (alert_tx, alert_rx) = bounded::<AlertRecord>(e.alert_queue);
         probes.push(("alerts".into(), Probe::Alerts(alert_tx.clone())));
         let dm = metrics.clone();
+        let out = DispatchOut {
+            sinks: sink_handles,
+            enricher: enricher.clone(),
+            incidents: incidents_tx,
+        };
         let dispatcher = std::thread::Builder::new()
             .name("kuzet-dispatch".into())
-            .spawn(move || dispatch(alert_rx, sink_handles, dm))
+            .spawn(move || dispatch(alert_rx, out, dm))
             .map_err(io_err("spawn".into()))?;
 
         // Shards.
@@ -469,6 +495,9 @@ impl Pipeline {
             shard_txs,
             shards,
             dispatcher: Some(dispatcher),
+            incidents,
+            incidents_api,
+            enricher,
             sinks,
             probes,
             stopping,
@@ -478,6 +507,11 @@ impl Pipeline {
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// Where the admin API sends incident requests (`None`: incidents are off).
+    pub fn incidents_api(&self) -> Option<Sender<crate::incident::manager::ApiRequest>> {
+        self.incidents_api.clone()
     }
 
     /// The running engine.
@@ -520,6 +554,8 @@ impl Pipeline {
             return Err(errs.iter().map(|e| e.to_string()).collect());
         }
         let (engine, inputs) = build_engine(cfg)?;
+        let (enricher, asset_errors) = crate::incident::load_enricher(cfg, Some(&engine))
+            .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
         let old = self.current.load_full();
         // Rules that broke since the running set loaded: keep the running set.
         let old_failed: hashbrown::HashSet<(Arc<str>, Option<String>)> = old
@@ -549,6 +585,16 @@ impl Pipeline {
                 "listener, sink, thread, state and admin changes take effect at the next restart",
             );
         }
+        if cfg.incidents.enabled != self.cfg.incidents.enabled
+            || cfg.incidents.queue != self.cfg.incidents.queue
+            || cfg.incidents.watch_interval != self.cfg.incidents.watch_interval
+        {
+            notes.push(
+                "incidents.enabled, queue and watch_interval take effect at the next restart",
+            );
+        }
+        report_asset_errors(&asset_errors, &self.metrics.incidents, &enricher);
+        self.enricher.store(Arc::new(enricher));
         let generation = old.generation + 1;
         let engine = Arc::new(engine);
         // Shards first, so no hit of the new generation reaches a shard before it knows it.
@@ -569,6 +615,7 @@ impl Pipeline {
         }));
         self.cfg.rules = cfg.rules.clone();
         self.cfg.engine.policy = cfg.engine.policy.clone();
+        self.cfg.incidents.assets = cfg.incidents.assets.clone();
         let mut msg = format!("reloaded: {summary} (generation {generation})");
         for n in notes {
             msg.push_str("; ");
@@ -614,6 +661,10 @@ impl Pipeline {
         }
         if let Some(d) = self.dispatcher.take() {
             let _ = d.join();
+        }
+        self.incidents_api = None;
+        if let Some(t) = self.incidents.take() {
+            let _ = t.join();
         }
         for s in self.sinks.drain(..) {
             let _ = s.join();
@@ -871,7 +922,30 @@ fn run_shard(ctx: ShardCtx, mut shard: Shard, mut engine: Arc<Engine>) {
     }
 }
 
-fn dispatch(rx: Receiver<AlertRecord>, sinks: Vec<SinkHandle>, m: Arc<Metrics>) {
+/// Where the dispatcher sends alerts.
+struct DispatchOut {
+    sinks: Vec<SinkHandle>,
+    enricher: Arc<ArcSwap<crate::incident::enrich::Enricher>>,
+    incidents: Option<Sender<crate::incident::manager::IncidentMsg>>,
+}
+
+/// Hands one alert line to every sink whose route takes it (blocking: backpressure).
+fn fan_out(sinks: &[SinkHandle], line: &Arc<[u8]>, rec: &Arc<AlertRecord>, class: Option<&str>) {
+    for s in sinks {
+        if s.route.accepts(rec, class)
+            && s.tx
+                .send(SinkMsg {
+                    line: line.clone(),
+                    rec: rec.clone(),
+                })
+                .is_err()
+        {
+            eprintln!("kuzet: sink {} stopped; its alerts are lost", s.name);
+        }
+    }
+}
+
+fn dispatch(rx: Receiver<AlertRecord>, out: DispatchOut, m: Arc<Metrics>) {
     let mut line = Vec::with_capacity(4096);
     while let Ok(rec) = rx.recv() {
         if let Some(r) = rec.received {
@@ -889,24 +963,106 @@ fn dispatch(rx: Receiver<AlertRecord>, sinks: Vec<SinkHandle>, m: Arc<Metrics>) 
             ))
             .or_insert(0) += 1;
         }
+        let enricher = out.enricher.load();
+        let enrichment = enricher.enrich(&rec);
         line.clear();
         rec.write_json(&mut line);
+        enrichment.splice_into(&mut line);
         line.push(b'\n');
         let line: Arc<[u8]> = Arc::from(&line[..]);
         let rec = Arc::new(rec);
-        for s in &sinks {
-            if s.route.accepts(&rec)
-                && s.tx
-                    .send(SinkMsg {
-                        line: line.clone(),
-                        rec: rec.clone(),
-                    })
-                    .is_err()
-            {
-                eprintln!("kuzet: sink {} stopped; its alerts are lost", s.name);
+        fan_out(&out.sinks, &line, &rec, enrichment.object_class());
+        if let Some(tx) = &out.incidents
+            && crate::incident::manager::Manager::takes(&enricher.cfg, &rec)
+        {
+            let msg = crate::incident::manager::IncidentMsg {
+                rec,
+                enrichment: Arc::new(enrichment),
+            };
+            if tx.send(msg).is_err() {
+                eprintln!("kuzet: the incidents thread stopped; alerts no longer open incidents");
             }
         }
     }
+}
+
+/// Loads the inventories at startup (a file that cannot be read stops the start).
+fn load_enricher(
+    cfg: &Config,
+    engine: &Engine,
+    m: &crate::incident::manager::IncidentMetrics,
+) -> Result<crate::incident::enrich::Enricher, StartError> {
+    let (enricher, errs) = crate::incident::load_enricher(cfg, Some(engine)).map_err(|errs| {
+        StartError::Config(
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    report_asset_errors(&errs, m, &enricher);
+    Ok(enricher)
+}
+
+/// Logs the inventory rows that did not load and sets the inventory gauges.
+fn report_asset_errors(
+    errs: &[crate::incident::assets::AssetError],
+    m: &crate::incident::manager::IncidentMetrics,
+    enricher: &crate::incident::enrich::Enricher,
+) {
+    for e in errs {
+        eprintln!("kuzet: assets: {e}");
+    }
+    m.assets_loaded.set(enricher.inventory.len() as u64);
+    m.asset_rows_rejected.set(errs.len() as u64);
+    if !enricher.cfg.assets.is_empty() {
+        eprintln!(
+            "kuzet: assets: {} loaded, {} rows rejected",
+            enricher.inventory.len(),
+            errs.len()
+        );
+    }
+}
+
+type IncidentsStarted = (
+    JoinHandle<()>,
+    Sender<crate::incident::manager::IncidentMsg>,
+    Sender<crate::incident::manager::ApiRequest>,
+);
+
+/// Opens the incident database and starts the incidents thread; escalations go straight to
+/// the sinks, routed like alerts.
+fn start_incidents(
+    cfg: &Config,
+    enricher: &Arc<ArcSwap<crate::incident::enrich::Enricher>>,
+    m: &Arc<crate::incident::manager::IncidentMetrics>,
+    sinks: Vec<SinkHandle>,
+) -> Result<IncidentsStarted, StartError> {
+    use crate::incident::manager::{self, Manager, SystemClock};
+    let store = crate::incident::store::Store::open(cfg.state.dir.as_deref())
+        .map_err(|e| StartError::Config(format!("incidents: {e}")))?;
+    let mgr = Manager::new(store, enricher.clone(), Arc::new(SystemClock), m.clone());
+    let (tx, rx) = bounded(cfg.incidents.queue);
+    let (api_tx, api_rx) = bounded(64);
+    let interval = cfg.incidents.watch_interval.0;
+    let thread = std::thread::Builder::new()
+        .name("kuzet-incidents".into())
+        .spawn(move || {
+            let mut buf = Vec::with_capacity(4096);
+            manager::run(mgr, rx, api_rx, interval, |rec, class| {
+                buf.clear();
+                rec.write_json(&mut buf);
+                buf.push(b'\n');
+                let line: Arc<[u8]> = Arc::from(&buf[..]);
+                let class = (!class.is_empty()).then_some(class);
+                fan_out(&sinks, &line, &Arc::new(rec), class);
+            })
+        })
+        .map_err(|e| StartError::Io {
+            what: "spawn".into(),
+            source: e,
+        })?;
+    Ok((thread, tx, api_tx))
 }
 
 /// How long a failing sink is retried at shutdown before its remaining alerts are given up.

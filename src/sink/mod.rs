@@ -49,6 +49,8 @@ pub struct Route {
     pub min_level: usize,
     /// When not empty, only alerts whose rule has one of these tags.
     pub tags: Vec<String>,
+    /// When not empty, only alerts about an asset of one of these object classes.
+    pub object_classes: Vec<String>,
 }
 
 impl Route {
@@ -56,12 +58,16 @@ impl Route {
         Route {
             min_level: LEVELS.iter().position(|l| *l == c.min_level).unwrap_or(0),
             tags: c.tags.clone(),
+            object_classes: c.object_classes.clone(),
         }
     }
 
-    pub fn accepts(&self, rec: &AlertRecord) -> bool {
+    /// Whether the sink takes `rec`, whose asset is of `class` (see `incident::enrich`).
+    pub fn accepts(&self, rec: &AlertRecord, class: Option<&str>) -> bool {
         let level = rec.level().map(level_rank).unwrap_or(0);
         level >= self.min_level
+            && (self.object_classes.is_empty()
+                || class.is_some_and(|c| self.object_classes.iter().any(|w| w == c)))
             && (self.tags.is_empty()
                 || rec
                     .meta
