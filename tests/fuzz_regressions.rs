@@ -17,6 +17,7 @@ fn replay(target: &str, data: &[u8]) {
         "sigma_match" => invariants::check_sigma_match(data),
         "sigma_load" => invariants::check_sigma_load(data),
         "literal_set" => invariants::check_literal_set(data),
+        "extract" => invariants::check_extract(data),
         _ => {
             let format = match target.strip_prefix("parse_") {
                 Some("rfc5424") => InputFormat::Rfc5424,
