@@ -298,6 +298,10 @@ pub struct SinkConfig {
     /// webhook: longest wait between retries (backoff doubles from 100 ms up to it).
     #[serde(default = "d_backoff")]
     pub max_backoff: Span,
+    /// kafka: the topic alerts are produced to (key: the alert id); `address` holds the
+    /// brokers (default: `[kafka] brokers`).
+    #[serde(default)]
+    pub topic: Option<String>,
 }
 
 impl SinkConfig {
@@ -320,6 +324,7 @@ impl SinkConfig {
             spool_max_bytes: d_spool(),
             timeout: d_timeout(),
             max_backoff: d_backoff(),
+            topic: None,
         }
     }
 }
@@ -386,6 +391,8 @@ pub struct Config {
     pub stats: StatsConfig,
     #[serde(rename = "sink")]
     pub sinks: Vec<SinkConfig>,
+    /// Scale-out over Kafka (issue 9, docs/scale-out.md); needs the `kafka` feature.
+    pub kafka: Option<crate::kafka::config::KafkaConfig>,
 }
 
 impl Default for Config {
@@ -403,6 +410,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             stats: StatsConfig::default(),
             sinks: vec![SinkConfig::new("stdout")],
+            kafka: None,
         }
     }
 }
@@ -507,6 +515,10 @@ impl Config {
     /// Every problem of meaning, with its key path.
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut errs = Vec::new();
+        let mut kafka_errs = Vec::new();
+        if let Some(k) = &self.kafka {
+            crate::kafka::config::validate(k, &mut kafka_errs);
+        }
         let mut err = |path: String, reason: String| errs.push(ConfigError { path, reason });
         let mut seen = Vec::new();
         for (i, l) in self.listeners.iter().enumerate() {
@@ -568,7 +580,7 @@ impl Config {
                 err(p("max_connections"), "must be at least 1".into());
             }
         }
-        if self.listeners.is_empty() {
+        if self.listeners.is_empty() && self.kafka.is_none() {
             err("listener".into(), "at least one listener is needed".into());
         }
         let e = &self.engine;
@@ -684,15 +696,21 @@ impl Config {
                         err(p("max_backoff"), "must be more than 0".into());
                     }
                 }
+                "kafka" => {
+                    crate::kafka::config::validate_sink(i, s, self.kafka.as_ref(), &mut kafka_errs)
+                }
                 other => err(
                     p("type"),
-                    format!("{other:?} is not one of stdout, file, syslog, webhook, discard"),
+                    format!(
+                        "{other:?} is not one of stdout, file, syslog, webhook, kafka, discard"
+                    ),
                 ),
             }
         }
         if self.sinks.is_empty() {
             err("sink".into(), "at least one sink is needed".into());
         }
+        errs.append(&mut kafka_errs);
         errs
     }
 

@@ -29,6 +29,7 @@ pub mod engine;
 pub mod event;
 pub mod extract;
 pub mod jsonw;
+pub mod kafka;
 pub mod loadgen;
 pub mod matcher;
 pub mod parser;
