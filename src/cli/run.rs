@@ -183,6 +183,10 @@ fn stats_line(p: &Pipeline, prev_events: &mut u64, since: &mut Instant) -> Strin
 pub fn run(a: RunArgs) -> Result<ExitCode, CliError> {
     let cfg = effective_config(&a).map_err(|e| CliError::Usage(e.join("\n")))?;
     let mut stderr = std::io::stderr();
+    #[cfg(feature = "kafka")]
+    if cfg.kafka.is_some() {
+        return run_kafka(&cfg);
+    }
     let (engine, inputs) =
         pipeline::build_engine(&cfg).map_err(|e| CliError::Usage(e.join("\n")))?;
     for e in &engine.errors {
@@ -317,4 +321,42 @@ fn report_reload(r: &Result<String, Vec<String>>) {
             }
         }
     }
+}
+
+/// `kuzet run` with a `[kafka]` section: a scale-out node (docs/scale-out.md) until
+/// SIGTERM/SIGINT, printing its counters every `stats.interval`.
+#[cfg(feature = "kafka")]
+fn run_kafka(cfg: &Config) -> Result<ExitCode, CliError> {
+    use crate::kafka::build;
+    use crate::kafka::node::Node;
+    let (engine, pcfg) = build(cfg).map_err(|e| CliError::Usage(e.join("\n")))?;
+    for e in &engine.errors {
+        eprintln!("{e}");
+    }
+    eprintln!("kuzet: {}", engine.summary());
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, term.clone()).map_err(|e| CliError::Io {
+            path: "signal handler".into(),
+            source: e,
+        })?;
+    }
+    let node = Node::start(cfg, engine, pcfg).map_err(|e| CliError::Usage(e.to_string()))?;
+    eprintln!("kuzet: kafka node running (SIGTERM stops)");
+    let every = cfg.stats.interval.0;
+    let mut last = Instant::now();
+    while !term.load(Ordering::Relaxed) && !node.failed() {
+        std::thread::sleep(Duration::from_millis(100));
+        if !every.is_zero() && last.elapsed() >= every {
+            last = Instant::now();
+            eprintln!("kuzet: {}", node.metrics.line());
+        }
+    }
+    eprintln!("kuzet: stopping: snapshotting state, committing offsets, flushing sinks");
+    let m = node.metrics.clone();
+    let res = node.stop();
+    eprintln!("kuzet: {}", m.line());
+    res.map_err(|e| CliError::Usage(e.to_string()))?;
+    eprintln!("kuzet: stopped");
+    Ok(ExitCode::SUCCESS)
 }

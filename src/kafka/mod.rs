@@ -26,6 +26,11 @@ pub mod config;
 pub mod murmur2;
 pub mod wire;
 
+#[cfg(feature = "kafka")]
+pub mod node;
+#[cfg(feature = "kafka")]
+pub mod sink;
+
 /// The engine and parser config a `[kafka]` node runs: the input is described by the
 /// section's `format`, `tz` and `logsource` instead of a listener's.
 pub fn build(
