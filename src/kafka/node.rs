@@ -374,6 +374,16 @@ fn poll_round<C: ConsumerContext>(
 /// Positions to commit: (topic, partition) → next offset.
 type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
+/// A borrowed `(topic, partition)` key of [`Positions`]: hashes like the owned one.
+#[derive(Hash)]
+struct PosRef<'a>(&'a str, i32);
+
+impl hashbrown::Equivalent<(String, i32)> for PosRef<'_> {
+    fn equivalent(&self, k: &(String, i32)) -> bool {
+        self.1 == k.1 && self.0 == k.0
+    }
+}
+
 struct S1Ctx {
     producer: Arc<BaseProducer<Failed>>,
     outputs: Outputs,
@@ -520,10 +530,14 @@ fn run_stage1(sh: Arc<Shared>) -> Result<(), NodeError> {
                     source,
                 })?;
             }
-            positions
-                .lock()
-                .expect("positions lock")
-                .insert((m.topic().to_string(), m.partition()), m.offset() + 1);
+            // Only the first record of a partition in a round allocates its key.
+            let mut pos = positions.lock().expect("positions lock");
+            match pos.get_mut(&PosRef(m.topic(), m.partition())) {
+                Some(o) => *o = m.offset() + 1,
+                None => {
+                    pos.insert((m.topic().to_string(), m.partition()), m.offset() + 1);
+                }
+            }
             Ok(())
         })?;
         producer.poll(Duration::ZERO);
@@ -587,9 +601,16 @@ impl ConsumerContext for S2Ctx {
                 .iter()
                 .map(|e| e.partition())
                 .collect();
-            s.process();
-            if let Err(e) = s.checkpoint(c, &gone) {
-                eprintln!("kuzet: stage 2: snapshot at revoke failed: {e}");
+            if c.assignment_lost() {
+                // Another node may own these already (our session expired): a snapshot of
+                // ours written now could land after its newer ones. Drop the state; the owner
+                // has (or restores) its own.
+                eprintln!("kuzet: stage 2: partitions {gone:?} lost (session expired)");
+            } else {
+                s.process();
+                if let Err(e) = s.checkpoint(c, &gone) {
+                    eprintln!("kuzet: stage 2: snapshot at revoke failed: {e}");
+                }
             }
             for p in gone {
                 s.parts.remove(&p);
