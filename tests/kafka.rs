@@ -153,7 +153,22 @@ fn produce(bootstrap: &str, topic: &str, lines: &[(Option<String>, String)], par
             Some(k) => rec = rec.key(k.as_bytes()),
             None => rec = rec.partition(i as i32 % parts),
         }
-        p.send(rec).map_err(|(e, _)| e).unwrap();
+        let mut rec = rec;
+        loop {
+            match p.send(rec) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    p.poll(Duration::from_millis(10));
+                    rec = back;
+                }
+                Err((e, _)) => panic!("{e}"),
+            }
+        }
     }
     p.flush(Duration::from_secs(30)).unwrap();
 }
@@ -526,4 +541,104 @@ fn keyed_mode_correlates_on_the_input_partitions() {
     assert_eq!(brute_force(&got).len(), 2);
     assert_eq!(m.records.get(), 12);
     assert!(m.snapshots.get() >= 1, "{}", m.line());
+}
+
+#[test]
+fn kuzet_check_accepts_a_kafka_node_config() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kuzet"))
+        .args(["check", "--config", "docs/kafka-node.example.toml"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("rules loaded"), "{text}");
+}
+
+/// Throughput of one and two nodes (`--ignored`; `scripts/kafka-e2e.sh bench` runs it against
+/// tansu). Preloads `KUZET_BENCH_EVENTS` sshd lines (default 200,000; 1 in 10 a failed
+/// login from one of 5,000 sources, the rest accepted logins), starts the nodes, and measures
+/// from stage 1's first commit until every input offset and every hits offset is committed.
+#[test]
+#[ignore]
+fn bench_events_per_second_through_one_and_two_nodes() {
+    let n: usize = std::env::var("KUZET_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    for nodes in [1usize, 2] {
+        let broker = Broker::start(&[
+            ("logs", 4),
+            ("kuzet-hits", 4),
+            ("kuzet-changelog", 4),
+            ("alerts", 1),
+        ]);
+        let bs = broker.bootstrap();
+        let dir = Dir::new(&format!("bench{nodes}"));
+        let t = stamp();
+        let lines: Vec<(Option<String>, String)> = (0..n)
+            .map(|i| {
+                let ip = format!("10.{}.{}.{}", (i % 5000) / 250, (i % 250) / 10, i % 10);
+                let line = if i % 10 == 0 {
+                    format!("<38>{t} web01 sshd[{i}]: Failed password for root from {ip} port 22 ssh2")
+                } else {
+                    format!("<38>{t} web01 sshd[{i}]: Accepted publickey for deploy from {ip} port 22 ssh2")
+                };
+                (None, line)
+            })
+            .collect();
+        produce(&bs, "logs", &lines, 4);
+        let procs: Vec<NodeProc> = (0..nodes)
+            .map(|i| {
+                let name = format!("n{i}");
+                let cfg = config(dir.path(), &bs, &name, "")
+                    .replace("[[sink]]\ntype = \"kafka\"\ntopic = \"alerts\"\n", "");
+                NodeProc::start(dir.path(), &cfg, &name)
+            })
+            .collect();
+        let started = Instant::now();
+        let mut first: Option<(Instant, i64)> = None;
+        let done = loop {
+            let input: i64 = committed(&bs, "kuzet", "logs", 4)
+                .iter()
+                .map(|&o| o.max(0))
+                .sum();
+            if input > 0 && first.is_none() {
+                first = Some((Instant::now(), input));
+            }
+            if input == n as i64 {
+                let highs: i64 = (0..4)
+                    .map(|p| {
+                        let c: BaseConsumer = ClientConfig::new()
+                            .set("bootstrap.servers", &bs)
+                            .create()
+                            .unwrap();
+                        c.fetch_watermarks("kuzet-hits", p, Duration::from_secs(10))
+                            .unwrap()
+                            .1
+                    })
+                    .sum();
+                let applied: i64 = committed(&bs, "kuzet.hits", "kuzet-hits", 4)
+                    .iter()
+                    .map(|&o| o.max(0))
+                    .sum();
+                if applied == highs {
+                    break Instant::now();
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "bench did not finish"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (t0, c0) = first.unwrap();
+        let steady = (n as i64 - c0) as f64 / (done - t0).as_secs_f64();
+        let whole = n as f64 / (done - started).as_secs_f64();
+        eprintln!(
+            "kafka bench: {nodes} node(s), {n} events: {steady:.0} events/s from the first commit, {whole:.0} events/s including start and group join"
+        );
+        for p in procs {
+            p.stop();
+        }
+    }
 }

@@ -316,3 +316,110 @@ pub fn sink_brokers(s: &SinkConfig, kafka: Option<&KafkaConfig>) -> String {
         .or_else(|| kafka.map(|k| k.brokers.clone()))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn problems(text: &str) -> Vec<String> {
+        match Config::from_toml(text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn every_kafka_problem_is_reported_with_its_key_path() {
+        let got = problems(
+            r#"
+[kafka]
+brokers = "127.0.0.1"
+group = ""
+instance_id = " "
+topics = ["logs", "bad topic"]
+mode = "sharded"
+hits_topic = "logs"
+changelog_topic = "logs"
+format = "xml"
+tz = "Mars/Olympus"
+session_timeout = "100ms"
+checkpoint_interval = 0
+max_batch = 0
+max_message_bytes = 10
+evidence_bytes = 1
+properties = { "Bad Key" = "x" }
+[[sink]]
+type = "kafka"
+address = "nohost"
+"#,
+        );
+        for want in [
+            "kafka.brokers: ",
+            "kafka.group: ",
+            "kafka.instance_id: ",
+            "kafka.topics[1]: ",
+            "kafka.mode: ",
+            "kafka.hits_topic: ",
+            "kafka.changelog_topic: ",
+            "kafka.format: ",
+            "kafka.tz: ",
+            "kafka.session_timeout: ",
+            "kafka.checkpoint_interval: ",
+            "kafka.max_batch: ",
+            "kafka.max_message_bytes: ",
+            "kafka.evidence_bytes: ",
+            "kafka.properties.Bad Key: ",
+            "sink[0].topic: ",
+            "sink[0].address: ",
+        ] {
+            assert!(
+                got.iter().any(|g| g.starts_with(want)),
+                "{want} not in {got:#?}"
+            );
+        }
+        let got = problems("[kafka]\nbrokrs = \"x\"\n");
+        assert!(got[0].starts_with("kafka.brokrs: "), "{got:?}");
+        let got = problems("[kafka]\ntopics = [\"a\", \"b\"]\nmode = \"keyed\"\n");
+        assert!(
+            got.iter().any(|g| g.starts_with("kafka.topics: ")),
+            "{got:?}"
+        );
+    }
+
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn the_example_node_config_is_valid_and_builds() {
+        let text = include_str!("../../docs/kafka-node.example.toml");
+        let c = Config::from_toml(text).unwrap_or_else(|e| panic!("{e:?}"));
+        let k = c.kafka.as_ref().unwrap();
+        assert_eq!(
+            k,
+            &super::KafkaConfig {
+                instance_id: Some("kuzet-node-1".into()),
+                topics: vec!["logs".into()],
+                ..super::KafkaConfig::default()
+            }
+        );
+        let (engine, _) = crate::kafka::build(&c).unwrap();
+        assert!(!engine.correlations.is_empty());
+        // A Kafka sink can take its brokers from [kafka].
+        assert_eq!(super::sink_brokers(&c.sinks[0], Some(k)), "127.0.0.1:9092");
+    }
+
+    #[cfg(not(feature = "kafka"))]
+    #[test]
+    fn without_the_feature_a_kafka_config_is_refused_clearly() {
+        let got = problems(include_str!("../../docs/kafka-node.example.toml"));
+        assert!(
+            got.iter()
+                .any(|g| g.starts_with("kafka.brokers: ")
+                    && g.contains("built without Kafka support")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|g| g.starts_with("sink[0].type: ") && g.contains("--features kafka")),
+            "{got:?}"
+        );
+    }
+}
