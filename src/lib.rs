@@ -17,6 +17,7 @@
 //! | counters and their text exposition    | [`telemetry`]     |
 //! | JSON output helpers                   | [`jsonw`]         |
 //! | alert outputs: file, syslog, webhook  | [`sink`]          |
+//! | scale-out over Kafka (feature `kafka`) | [`kafka`]         |
 //! | the command line                      | [`cli`]           |
 //!
 //! See DESIGN.md for the threading model and the reasoning behind the event model.
