@@ -394,6 +394,17 @@ struct S1Ctx {
 impl ClientContext for S1Ctx {}
 
 impl ConsumerContext for S1Ctx {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = r {
+            let got: Vec<String> = tpl
+                .elements()
+                .iter()
+                .map(|e| format!("{}/{}", e.topic(), e.partition()))
+                .collect();
+            eprintln!("kuzet: stage 1: assigned partitions {got:?}");
+        }
+    }
+
     fn pre_rebalance(&self, c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
         self.metrics.rebalances.inc();
         if let Rebalance::Revoke(tpl) = r {
