@@ -327,6 +327,9 @@ fn two_stage_correlates_across_input_partitions_and_commits_after_snapshot() {
         assert_eq!(a["count"], 6);
     }
     assert_eq!(m.records.get(), 21);
+    let text = m.render(&[]);
+    assert!(text.contains("\nkuzet_kafka_records_total 21\n"), "{text}");
+    assert!(text.contains("\nkuzet_kafka_alerts_total 3\n"), "{text}");
     assert_eq!(m.hits_duplicate.get(), 0);
     assert!(m.hits_in.get() >= 21, "{}", m.line());
     // Commit after checkpoint: every committed hits offset is the resume offset of a durable

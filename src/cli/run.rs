@@ -342,17 +342,50 @@ fn run_kafka(cfg: &Config) -> Result<ExitCode, CliError> {
         })?;
     }
     let node = Node::start(cfg, engine, pcfg).map_err(|e| CliError::Usage(e.to_string()))?;
+    let (cmd_tx, cmd_rx) = crossbeam_channel::bounded::<Command>(16);
+    let admin = if cfg.admin.listen.is_empty() {
+        None
+    } else {
+        let addr = cfg
+            .admin
+            .listen
+            .parse()
+            .map_err(|e| CliError::Usage(format!("admin.listen: {e}")))?;
+        let adm = Admin::start(addr, cfg.admin.token.clone(), cmd_tx.clone())
+            .map_err(|e| CliError::Usage(format!("admin listener {addr}: {e}")))?;
+        eprintln!("kuzet: metrics on http://{}/metrics", adm.local);
+        Some(adm)
+    };
+    drop(cmd_tx);
     eprintln!("kuzet: kafka node running (SIGTERM stops)");
     let every = cfg.stats.interval.0;
     let mut last = Instant::now();
     while !term.load(Ordering::Relaxed) && !node.failed() {
-        std::thread::sleep(Duration::from_millis(100));
+        match cmd_rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Command::Metrics(reply)) => {
+                let _ = reply.send(node.metrics.render(&node.sinks));
+            }
+            Ok(Command::Health(reply)) => {
+                let _ = reply.send("ok kafka\n".into());
+            }
+            Ok(Command::Reload(reply)) => {
+                // Every node must run the same rules (hits name rules by fingerprint):
+                // a rolling restart changes them, one node at a time.
+                let _ = reply.send(Err(vec![
+                    "a kafka node does not reload rules; restart it (docs/scale-out.md)".into(),
+                ]));
+            }
+            Err(_) => {}
+        }
         if !every.is_zero() && last.elapsed() >= every {
             last = Instant::now();
             eprintln!("kuzet: {}", node.metrics.line());
         }
     }
     eprintln!("kuzet: stopping: snapshotting state, committing offsets, flushing sinks");
+    if let Some(adm) = admin {
+        adm.stop();
+    }
     let m = node.metrics.clone();
     let res = node.stop();
     eprintln!("kuzet: {}", m.line());

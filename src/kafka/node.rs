@@ -115,6 +115,122 @@ pub struct NodeMetrics {
 }
 
 impl NodeMetrics {
+    /// Prometheus text of the node's counters and its sinks' (the admin listener's
+    /// `/metrics` in Kafka mode).
+    pub fn render(&self, sinks: &[Arc<SinkMetrics>]) -> String {
+        type Get = fn(&NodeMetrics) -> u64;
+        let families: &[(&str, &str, Get)] = &[
+            ("kuzet_kafka_records_total", "Input records read.", |m| {
+                m.records.get()
+            }),
+            (
+                "kuzet_kafka_hits_produced_total",
+                "Hits produced by stage 1.",
+                |m| m.hits_out.get(),
+            ),
+            (
+                "kuzet_kafka_hits_applied_total",
+                "Hits applied by stage 2.",
+                |m| m.hits_in.get(),
+            ),
+            (
+                "kuzet_kafka_hits_duplicate_total",
+                "Redelivered hits dropped by source position.",
+                |m| m.hits_duplicate.get(),
+            ),
+            (
+                "kuzet_kafka_records_before_snapshot_total",
+                "Records skipped because the restored snapshot holds them.",
+                |m| m.records_before_snapshot.get(),
+            ),
+            (
+                "kuzet_kafka_hits_bad_total",
+                "Hit records that did not decode.",
+                |m| m.hits_bad.get(),
+            ),
+            (
+                "kuzet_kafka_hits_unknown_rule_total",
+                "Hits of a correlation this node does not have.",
+                |m| m.hits_unknown_rule.get(),
+            ),
+            (
+                "kuzet_kafka_detections_total",
+                "Detection alerts raised.",
+                |m| m.detections.get(),
+            ),
+            (
+                "kuzet_kafka_alerts_total",
+                "Correlation alerts raised.",
+                |m| m.alerts.get(),
+            ),
+            (
+                "kuzet_kafka_snapshots_total",
+                "Snapshots made durable.",
+                |m| m.snapshots.get(),
+            ),
+            (
+                "kuzet_kafka_snapshot_bytes_total",
+                "Snapshot bytes produced.",
+                |m| m.snapshot_bytes.get(),
+            ),
+            (
+                "kuzet_kafka_snapshot_errors_total",
+                "Snapshots not acknowledged (offsets not committed).",
+                |m| m.snapshot_errors.get(),
+            ),
+            (
+                "kuzet_kafka_restores_total",
+                "Partitions whose state was restored.",
+                |m| m.restores.get(),
+            ),
+            ("kuzet_kafka_commits_total", "Offset commits.", |m| {
+                m.commits.get()
+            }),
+            (
+                "kuzet_kafka_commit_errors_total",
+                "Failed offset commits.",
+                |m| m.commit_errors.get(),
+            ),
+            (
+                "kuzet_kafka_consume_errors_total",
+                "Consumer errors.",
+                |m| m.consume_errors.get(),
+            ),
+            (
+                "kuzet_kafka_rebalances_total",
+                "Rebalance callbacks.",
+                |m| m.rebalances.get(),
+            ),
+        ];
+        let mut e = crate::telemetry::Exposition::default();
+        for (name, help, get) in families {
+            e.sample(name, "counter", help, &[], get(self) as f64);
+        }
+        type SinkGet = fn(&SinkMetrics) -> u64;
+        let sink_families: &[(&str, &str, SinkGet)] = &[
+            ("kuzet_sink_sent_total", "Alerts delivered.", |m| {
+                m.sent.get()
+            }),
+            (
+                "kuzet_sink_errors_total",
+                "Failed attempts (retried).",
+                |m| m.errors.get(),
+            ),
+            (
+                "kuzet_sink_dropped_total",
+                "Alerts given up at shutdown.",
+                |m| m.dropped.get(),
+            ),
+        ];
+        for (name, help, get) in sink_families {
+            for m in sinks {
+                let labels = [("sink", m.name.as_str()), ("type", m.kind.as_str())];
+                e.sample(name, "counter", help, &labels, get(m) as f64);
+            }
+        }
+        e.out
+    }
+
     pub fn line(&self) -> String {
         format!(
             "{} records, {} hits out, {} hits in ({} duplicates dropped, {} bad, {} unknown rule), {} detections, {} alerts, {} snapshots ({} bytes, {} errors), {} restores, {} commits ({} errors), {} rebalances",
