@@ -204,23 +204,11 @@ pub fn run(a: RunArgs) -> Result<ExitCode, CliError> {
         let _ = writeln!(stderr, "kuzet: listening on {scheme}://{addr}");
     }
     let (cmd_tx, cmd_rx) = crossbeam_channel::bounded::<Command>(16);
-    let admin = if cfg.admin.listen.is_empty() {
-        None
-    } else {
-        let addr = cfg
-            .admin
-            .listen
-            .parse()
-            .map_err(|e| CliError::Usage(format!("admin.listen: {e}")))?;
-        match Admin::start(addr, cfg.admin.token.clone(), cmd_tx.clone()) {
-            Ok(adm) => {
-                let _ = writeln!(stderr, "kuzet: metrics on http://{}/metrics", adm.local);
-                Some(adm)
-            }
-            Err(e) => {
-                pipe.stop().ok();
-                return Err(CliError::Usage(format!("admin listener {addr}: {e}")));
-            }
+    let admin = match start_admin(&cfg, cmd_tx.clone()) {
+        Ok(a) => a,
+        Err(e) => {
+            pipe.stop().ok();
+            return Err(e);
         }
     };
     drop(cmd_tx);
@@ -311,6 +299,25 @@ pub fn run(a: RunArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Starts the admin/metrics listener the config asks for (none when `admin.listen` is empty).
+fn start_admin(
+    cfg: &Config,
+    commands: crossbeam_channel::Sender<Command>,
+) -> Result<Option<Admin>, CliError> {
+    if cfg.admin.listen.is_empty() {
+        return Ok(None);
+    }
+    let addr = cfg
+        .admin
+        .listen
+        .parse()
+        .map_err(|e| CliError::Usage(format!("admin.listen: {e}")))?;
+    let adm = Admin::start(addr, cfg.admin.token.clone(), commands)
+        .map_err(|e| CliError::Usage(format!("admin listener {addr}: {e}")))?;
+    eprintln!("kuzet: metrics on http://{}/metrics", adm.local);
+    Ok(Some(adm))
+}
+
 fn report_reload(r: &Result<String, Vec<String>>) {
     match r {
         Ok(s) => eprintln!("kuzet: {s}"),
@@ -343,19 +350,7 @@ fn run_kafka(cfg: &Config) -> Result<ExitCode, CliError> {
     }
     let node = Node::start(cfg, engine, pcfg).map_err(|e| CliError::Usage(e.to_string()))?;
     let (cmd_tx, cmd_rx) = crossbeam_channel::bounded::<Command>(16);
-    let admin = if cfg.admin.listen.is_empty() {
-        None
-    } else {
-        let addr = cfg
-            .admin
-            .listen
-            .parse()
-            .map_err(|e| CliError::Usage(format!("admin.listen: {e}")))?;
-        let adm = Admin::start(addr, cfg.admin.token.clone(), cmd_tx.clone())
-            .map_err(|e| CliError::Usage(format!("admin listener {addr}: {e}")))?;
-        eprintln!("kuzet: metrics on http://{}/metrics", adm.local);
-        Some(adm)
-    };
+    let admin = start_admin(cfg, cmd_tx.clone())?;
     drop(cmd_tx);
     eprintln!("kuzet: kafka node running (SIGTERM stops)");
     let every = cfg.stats.interval.0;
