@@ -248,7 +248,8 @@ impl Default for StatsConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
-    /// `stdout`, `file`, `syslog`, `webhook`, or `discard` (count and drop: benchmarks).
+    /// `stdout`, `file`, `syslog`, `webhook`, `kafka` (feature `kafka`), or `discard` (count
+    /// and drop: benchmarks).
     #[serde(rename = "type")]
     pub kind: String,
     /// Name in metrics and logs; default: the type and position.
