@@ -6,7 +6,10 @@
 //! |---|---|
 //! | `two_stage_correlates_across_input_partitions_and_commits_after_snapshot` | an attack spread over input partitions meets in one hits partition; alerts reach the Kafka sink keyed by id; every committed hits offset equals its durable snapshot's offset |
 //! | `a_node_killed_mid_attack_hands_over_and_each_attack_alerts_once` | two nodes (processes) in one group, kill -9 of one between the 3rd and 4th failure of eight attacks: the survivor restores the state and each attack raises exactly one alert |
-//! | `keyed_mode_correlates_on_the_input_partitions` | stage 2 straight on an input topic keyed by source address |
+//! | `keyed_mode_correlates_on_the_input_partitions` | stage 2 straight on an input topic keyed by source address; librdkafka's murmur2 partitioner agrees with ours |
+//! | `stage_two_applies_a_redelivered_hit_once` | hits produced twice (stage 1 redone after a crash) are applied once: one alert, count 6 |
+//! | `kuzet_check_accepts_a_kafka_node_config` | `kuzet check --config` on the example node config |
+//! | `bench_events_per_second_through_one_and_two_nodes` | (ignored) throughput |
 //!
 //! Every address is loopback; every wait is bounded.
 #![cfg(feature = "kafka")]
@@ -693,4 +696,79 @@ fn bench_events_per_second_through_one_and_two_nodes() {
             eprintln!("  node {i}: {last}");
         }
     }
+}
+
+/// Stage 1 died after producing hits and before committing its input offsets: its successor
+/// produces the same hits again. Stage 2 must apply each once (by source position).
+#[test]
+fn stage_two_applies_a_redelivered_hit_once() {
+    let broker = Broker::start(TOPICS);
+    let bs = broker.bootstrap();
+    let dir = Dir::new("redeliver");
+    let cfg = kuzet::config::Config::from_toml(&config(dir.path(), &bs, "r", "")).unwrap();
+    let (engine, pcfg) = kuzet::kafka::build(&cfg).unwrap();
+    let engine = std::sync::Arc::new(engine);
+    // What stage 1 would produce for six failures from one source (input logs/0@0..6).
+    let mut stage =
+        kuzet::runner::Stage::new(engine.clone(), std::slice::from_ref(&pcfg), 1, 900_000);
+    let mut records = Vec::new();
+    for i in 0..6 {
+        let line = failure("203.0.113.66", i);
+        stage.event(
+            0,
+            line.as_bytes(),
+            kuzet::event::Timestamp::now(),
+            |_, _| {},
+        );
+        let b = &mut stage.batches[0];
+        for (seq, h) in b.hits.iter().enumerate() {
+            let src = kuzet::kafka::wire::SourcePos {
+                topic: "logs",
+                partition: 0,
+                offset: i as i64,
+                seq: seq as u32,
+            };
+            let wh = kuzet::kafka::wire::from_hit(&engine.correlations, b, h, src);
+            let mut v = Vec::new();
+            kuzet::kafka::wire::encode_hit(&wh, &mut v);
+            records.push((kuzet::kafka::wire::hit_key(h.route), v));
+        }
+        b.clear();
+    }
+    assert!(records.len() >= 6);
+    // The first owner produced all of them; the second redid offsets 2.. (from the last
+    // commit) and produced those again.
+    let redo: Vec<_> = records.iter().skip(records.len() / 3).cloned().collect();
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .create()
+        .unwrap();
+    for (key, v) in records.iter().chain(redo.iter()) {
+        let part = kuzet::kafka::murmur2::partition_for_key(key, 4) as i32;
+        p.send(
+            BaseRecord::to("kuzet-hits")
+                .key(&key[..])
+                .payload(v)
+                .partition(part),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    }
+    p.flush(Duration::from_secs(30)).unwrap();
+    // The node's own engine: built from the same rules, so the same fingerprints.
+    let (node_engine, _) = kuzet::kafka::build(&cfg).unwrap();
+    let node = kuzet::kafka::node::Node::start(&cfg, node_engine, pcfg).unwrap();
+    let total = (records.len() + redo.len()) as u64;
+    wait_for("every hit record", Duration::from_secs(60), || {
+        let m = &node.metrics;
+        (m.hits_in.get() + m.hits_duplicate.get() == total).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let m = node.metrics.clone();
+    node.stop().unwrap();
+    assert_eq!(m.hits_duplicate.get(), redo.len() as u64, "{}", m.line());
+    let got = alerts_on_topic(&bs);
+    let bf = brute_force(&got);
+    assert_eq!(bf.len(), 1, "{got:#?}");
+    assert_eq!(bf[0]["count"], 6);
 }

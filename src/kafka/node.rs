@@ -48,7 +48,7 @@ use rdkafka::producer::BaseProducer;
 use super::config::{KafkaConfig, Mode};
 use super::murmur2::partition_for_key;
 use super::sink::{Failed, durable_producer, flush_all, send_blocking};
-use super::wire::{self, Assembler, Marks, Snapshot, SourcePos, WireHit};
+use super::wire::{self, Assembler, Marks, Snapshot, SourcePos};
 use crate::config::Config;
 use crate::correlator::shard::{CorrAlert, Shard};
 use crate::correlator::{CorrId, HitBatch, checkpoint};
@@ -624,23 +624,13 @@ fn run_stage1(sh: Arc<Shared>) -> Result<(), NodeError> {
             });
             let b = &mut stage.batches[0];
             for (seq, h) in b.hits.iter().enumerate() {
-                let wh = WireHit {
-                    fingerprint: corrs.get(h.corr).fingerprint,
-                    slot: h.slot,
-                    key: h.key,
-                    route: h.route,
-                    time: h.time,
-                    received: h.received,
-                    value: h.value,
-                    src: SourcePos {
-                        topic: m.topic(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        seq: seq as u32,
-                    },
-                    group: b.bytes(h.group),
-                    raw: b.bytes(h.raw),
+                let src = SourcePos {
+                    topic: m.topic(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    seq: seq as u32,
                 };
+                let wh = wire::from_hit(corrs, b, h, src);
                 val.clear();
                 wire::encode_hit(&wh, &mut val);
                 let key = wire::hit_key(h.route);

@@ -405,6 +405,27 @@ impl Assembler {
     }
 }
 
+/// The record of hit `h` (of batch `b`, computed under `corrs`) read from `src`.
+pub fn from_hit<'a>(
+    corrs: &crate::correlator::Correlations,
+    b: &'a HitBatch,
+    h: &crate::correlator::Hit,
+    src: SourcePos<'a>,
+) -> WireHit<'a> {
+    WireHit {
+        fingerprint: corrs.get(h.corr).fingerprint,
+        slot: h.slot,
+        key: h.key,
+        route: h.route,
+        time: h.time,
+        received: h.received,
+        value: h.value,
+        src,
+        group: b.bytes(h.group),
+        raw: b.bytes(h.raw),
+    }
+}
+
 /// Appends a decoded hit to a batch, as the correlator wants it (`corr` already mapped
 /// from the fingerprint by the caller).
 pub fn push_hit(batch: &mut HitBatch, h: &WireHit<'_>, corr: crate::correlator::CorrId) {
