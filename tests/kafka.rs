@@ -488,7 +488,31 @@ fn a_node_killed_mid_attack_hands_over_and_each_attack_alerts_once() {
         Duration::from_secs(60),
         || (committed(&bs, "kuzet", "logs", 2).iter().sum::<i64>() == 24).then_some(()),
     );
-    std::thread::sleep(Duration::from_millis(700));
+    // ... and stage 2 to snapshot it, so that the survivor has state to restore (killing
+    // before the snapshot is correct too: the survivor then replays the hits).
+    wait_for(
+        "stage 2 to snapshot the first half",
+        Duration::from_secs(60),
+        || {
+            let c: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bs)
+                .create()
+                .unwrap();
+            let highs: i64 = (0..4)
+                .map(|p| {
+                    c.fetch_watermarks("kuzet-hits", p, Duration::from_secs(10))
+                        .unwrap()
+                        .1
+                })
+                .sum();
+            let done: i64 = committed(&bs, "kuzet.hits", "kuzet-hits", 4)
+                .iter()
+                .map(|&o| o.max(0))
+                .sum();
+            (highs > 0 && done == highs).then_some(())
+        },
+    );
+    let a_parts = log_of(dir.path(), "a");
     a.kill9();
     // Second half: the survivor must take over a's partitions, restore their state and finish
     // every attack.
@@ -516,6 +540,14 @@ fn a_node_killed_mid_attack_hands_over_and_each_attack_alerts_once() {
         log_of(dir.path(), "b")
     );
     assert_eq!(brute_force(&got).len(), 8);
+    // The survivor restored the dead node's half-counted windows from the changelog.
+    let b_log = log_of(dir.path(), "b");
+    assert!(
+        b_log
+            .lines()
+            .any(|l| l.contains(": restored ") && !l.contains(": restored 0 keys")),
+        "a said:\n{a_parts}\nb said:\n{b_log}"
+    );
     for a in &bf {
         assert_eq!(a["count"], 6, "{a}");
     }
