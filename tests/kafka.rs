@@ -11,7 +11,9 @@
 //! | `kuzet_check_accepts_a_kafka_node_config` | `kuzet check --config` on the example node config |
 //! | `bench_events_per_second_through_one_and_two_nodes` | (ignored) throughput |
 //!
-//! Every address is loopback; every wait is bounded.
+//! Every address is loopback; every wait is bounded. For brokers other than the mock:
+//! `KUZET_E2E_SESSION` (the nodes' `session_timeout`, default 3s), `KUZET_E2E_DYNAMIC=1` (no
+//! static membership), `KUZET_E2E_EXTRA` (more `[kafka]` lines, e.g. librdkafka properties).
 #![cfg(feature = "kafka")]
 
 use std::collections::BTreeMap;
@@ -295,12 +297,13 @@ interval = "1s"
 [kafka]
 brokers = "{bootstrap}"
 group = "kuzet"
-instance_id = "{instance}"
+{static_id}
 topics = ["logs"]
-session_timeout = "3s"
+session_timeout = "{session}"
 checkpoint_interval = "500ms"
 commit_interval = "200ms"
 {extra}
+{env_extra}
 [[sink]]
 type = "kafka"
 topic = "alerts"
@@ -308,7 +311,18 @@ topic = "alerts"
 type = "file"
 path = "{}"
 "#,
-        dir.join(format!("alerts-{instance}.jsonl")).display()
+        dir.join(format!("alerts-{instance}.jsonl")).display(),
+        // Static membership, unless the broker under test does not expire static members
+        // (tansu 0.6: docs/scale-out.md).
+        static_id = if std::env::var("KUZET_E2E_DYNAMIC").is_ok() {
+            String::new()
+        } else {
+            format!("instance_id = \"{instance}\"")
+        },
+        session = std::env::var("KUZET_E2E_SESSION").unwrap_or_else(|_| "3s".into()),
+        env_extra = std::env::var("KUZET_E2E_EXTRA")
+            .unwrap_or_default()
+            .replace("\\n", "\n"),
     )
 }
 
