@@ -249,7 +249,8 @@ impl Default for StatsConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
-    /// `stdout`, `file`, `syslog`, `webhook`, or `discard` (count and drop: benchmarks).
+    /// `stdout`, `file`, `syslog`, `webhook`, `kafka` (feature `kafka`), or `discard` (count
+    /// and drop: benchmarks).
     #[serde(rename = "type")]
     pub kind: String,
     /// Name in metrics and logs; default: the type and position.
@@ -304,6 +305,10 @@ pub struct SinkConfig {
     /// webhook: longest wait between retries (backoff doubles from 100 ms up to it).
     #[serde(default = "d_backoff")]
     pub max_backoff: Span,
+    /// kafka: the topic alerts are produced to (key: the alert id); `address` holds the
+    /// brokers (default: `[kafka] brokers`).
+    #[serde(default)]
+    pub topic: Option<String>,
 }
 
 impl SinkConfig {
@@ -327,6 +332,7 @@ impl SinkConfig {
             spool_max_bytes: d_spool(),
             timeout: d_timeout(),
             max_backoff: d_backoff(),
+            topic: None,
         }
     }
 }
@@ -394,6 +400,8 @@ pub struct Config {
     #[serde(rename = "sink")]
     pub sinks: Vec<SinkConfig>,
     pub incidents: crate::incident::config::IncidentsConfig,
+    /// Scale-out over Kafka (issue 9, docs/scale-out.md); needs the `kafka` feature.
+    pub kafka: Option<crate::kafka::config::KafkaConfig>,
 }
 
 impl Default for Config {
@@ -412,6 +420,7 @@ impl Default for Config {
             stats: StatsConfig::default(),
             sinks: vec![SinkConfig::new("stdout")],
             incidents: Default::default(),
+            kafka: None,
         }
     }
 }
@@ -516,6 +525,10 @@ impl Config {
     /// Every problem of meaning, with its key path.
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut errs = Vec::new();
+        let mut kafka_errs = Vec::new();
+        if let Some(k) = &self.kafka {
+            crate::kafka::config::validate(k, &mut kafka_errs);
+        }
         let mut err = |path: String, reason: String| errs.push(ConfigError { path, reason });
         let mut seen = Vec::new();
         for (i, l) in self.listeners.iter().enumerate() {
@@ -577,7 +590,7 @@ impl Config {
                 err(p("max_connections"), "must be at least 1".into());
             }
         }
-        if self.listeners.is_empty() {
+        if self.listeners.is_empty() && self.kafka.is_none() {
             err("listener".into(), "at least one listener is needed".into());
         }
         let e = &self.engine;
@@ -693,9 +706,14 @@ impl Config {
                         err(p("max_backoff"), "must be more than 0".into());
                     }
                 }
+                "kafka" => {
+                    crate::kafka::config::validate_sink(i, s, self.kafka.as_ref(), &mut kafka_errs)
+                }
                 other => err(
                     p("type"),
-                    format!("{other:?} is not one of stdout, file, syslog, webhook, discard"),
+                    format!(
+                        "{other:?} is not one of stdout, file, syslog, webhook, kafka, discard"
+                    ),
                 ),
             }
         }
@@ -703,6 +721,7 @@ impl Config {
             err("sink".into(), "at least one sink is needed".into());
         }
         self.incidents.validate(&mut errs);
+        errs.append(&mut kafka_errs);
         errs
     }
 

@@ -18,6 +18,7 @@
 //! | JSON output helpers                   | [`jsonw`]         |
 //! | alert outputs: file, syslog, webhook  | [`sink`]          |
 //! | assets, incidents, deadlines, report  | [`incident`]      |
+//! | scale-out over Kafka (feature `kafka`) | [`kafka`]         |
 //! | the command line                      | [`cli`]           |
 //! | generated traffic and its ground truth| [`loadgen`]       |
 //!
@@ -32,6 +33,7 @@ pub mod event;
 pub mod extract;
 pub mod incident;
 pub mod jsonw;
+pub mod kafka;
 pub mod loadgen;
 pub mod matcher;
 pub mod parser;

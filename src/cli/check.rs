@@ -54,7 +54,12 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CliError> {
                     inventory_failed = true;
                 }
             }
-            crate::pipeline::build_engine(&c).map(|(e, _)| e)
+            if c.kafka.is_some() {
+                // A scale-out node: its input is described by [kafka], not by listeners.
+                crate::kafka::build(&c).map(|(e, _)| e)
+            } else {
+                crate::pipeline::build_engine(&c).map(|(e, _)| e)
+            }
         }
         None => engine::build(&a.sources.engine_config(), &[&ParserConfig::default()])
             .map_err(|errs| errs.iter().map(|e| e.to_string()).collect()),

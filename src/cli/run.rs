@@ -183,6 +183,10 @@ fn stats_line(p: &Pipeline, prev_events: &mut u64, since: &mut Instant) -> Strin
 pub fn run(a: RunArgs) -> Result<ExitCode, CliError> {
     let cfg = effective_config(&a).map_err(|e| CliError::Usage(e.join("\n")))?;
     let mut stderr = std::io::stderr();
+    #[cfg(feature = "kafka")]
+    if cfg.kafka.is_some() {
+        return run_kafka(&cfg);
+    }
     let (engine, inputs) =
         pipeline::build_engine(&cfg).map_err(|e| CliError::Usage(e.join("\n")))?;
     for e in &engine.errors {
@@ -200,28 +204,11 @@ pub fn run(a: RunArgs) -> Result<ExitCode, CliError> {
         let _ = writeln!(stderr, "kuzet: listening on {scheme}://{addr}");
     }
     let (cmd_tx, cmd_rx) = crossbeam_channel::bounded::<Command>(16);
-    let admin = if cfg.admin.listen.is_empty() {
-        None
-    } else {
-        let addr = cfg
-            .admin
-            .listen
-            .parse()
-            .map_err(|e| CliError::Usage(format!("admin.listen: {e}")))?;
-        match Admin::start(
-            addr,
-            cfg.admin.token.clone(),
-            cmd_tx.clone(),
-            pipe.incidents_api(),
-        ) {
-            Ok(adm) => {
-                let _ = writeln!(stderr, "kuzet: metrics on http://{}/metrics", adm.local);
-                Some(adm)
-            }
-            Err(e) => {
-                pipe.stop().ok();
-                return Err(CliError::Usage(format!("admin listener {addr}: {e}")));
-            }
+    let admin = match start_admin(&cfg, cmd_tx.clone(), pipe.incidents_api()) {
+        Ok(a) => a,
+        Err(e) => {
+            pipe.stop().ok();
+            return Err(e);
         }
     };
     drop(cmd_tx);
@@ -312,6 +299,26 @@ pub fn run(a: RunArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Starts the admin/metrics listener the config asks for (none when `admin.listen` is empty).
+fn start_admin(
+    cfg: &Config,
+    commands: crossbeam_channel::Sender<Command>,
+    incidents: Option<crossbeam_channel::Sender<crate::incident::manager::ApiRequest>>,
+) -> Result<Option<Admin>, CliError> {
+    if cfg.admin.listen.is_empty() {
+        return Ok(None);
+    }
+    let addr = cfg
+        .admin
+        .listen
+        .parse()
+        .map_err(|e| CliError::Usage(format!("admin.listen: {e}")))?;
+    let adm = Admin::start(addr, cfg.admin.token.clone(), commands, incidents)
+        .map_err(|e| CliError::Usage(format!("admin listener {addr}: {e}")))?;
+    eprintln!("kuzet: metrics on http://{}/metrics", adm.local);
+    Ok(Some(adm))
+}
+
 fn report_reload(r: &Result<String, Vec<String>>) {
     match r {
         Ok(s) => eprintln!("kuzet: {s}"),
@@ -322,4 +329,64 @@ fn report_reload(r: &Result<String, Vec<String>>) {
             }
         }
     }
+}
+
+/// `kuzet run` with a `[kafka]` section: a scale-out node (docs/scale-out.md) until
+/// SIGTERM/SIGINT, printing its counters every `stats.interval`.
+#[cfg(feature = "kafka")]
+fn run_kafka(cfg: &Config) -> Result<ExitCode, CliError> {
+    use crate::kafka::build;
+    use crate::kafka::node::Node;
+    let (engine, pcfg) = build(cfg).map_err(|e| CliError::Usage(e.join("\n")))?;
+    for e in &engine.errors {
+        eprintln!("{e}");
+    }
+    eprintln!("kuzet: {}", engine.summary());
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, term.clone()).map_err(|e| CliError::Io {
+            path: "signal handler".into(),
+            source: e,
+        })?;
+    }
+    let node = Node::start(cfg, engine, pcfg).map_err(|e| CliError::Usage(e.to_string()))?;
+    let (cmd_tx, cmd_rx) = crossbeam_channel::bounded::<Command>(16);
+    // A scale-out node keeps no incidents (yet): its alerts go to the sinks.
+    let admin = start_admin(cfg, cmd_tx.clone(), None)?;
+    drop(cmd_tx);
+    eprintln!("kuzet: kafka node running (SIGTERM stops)");
+    let every = cfg.stats.interval.0;
+    let mut last = Instant::now();
+    while !term.load(Ordering::Relaxed) && !node.failed() {
+        match cmd_rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Command::Metrics(reply)) => {
+                let _ = reply.send(node.metrics.render(&node.sinks));
+            }
+            Ok(Command::Health(reply)) => {
+                let _ = reply.send("ok kafka\n".into());
+            }
+            Ok(Command::Reload(reply)) => {
+                // Every node must run the same rules (hits name rules by fingerprint):
+                // a rolling restart changes them, one node at a time.
+                let _ = reply.send(Err(vec![
+                    "a kafka node does not reload rules; restart it (docs/scale-out.md)".into(),
+                ]));
+            }
+            Err(_) => {}
+        }
+        if !every.is_zero() && last.elapsed() >= every {
+            last = Instant::now();
+            eprintln!("kuzet: {}", node.metrics.line());
+        }
+    }
+    eprintln!("kuzet: stopping: snapshotting state, committing offsets, flushing sinks");
+    if let Some(adm) = admin {
+        adm.stop();
+    }
+    let m = node.metrics.clone();
+    let res = node.stop();
+    eprintln!("kuzet: {}", m.line());
+    res.map_err(|e| CliError::Usage(e.to_string()))?;
+    eprintln!("kuzet: stopped");
+    Ok(ExitCode::SUCCESS)
 }

@@ -228,6 +228,16 @@ pub fn open_sink(
                 m.clone(),
             )?))
         }
+        #[cfg(feature = "kafka")]
+        "kafka" => Ok(Box::new(crate::kafka::sink::KafkaSink::new(
+            &crate::kafka::config::sink_brokers(sc, cfg.kafka.as_ref()),
+            sc.topic.as_deref().unwrap_or_default(),
+            sc.timeout.0,
+            &cfg.kafka
+                .as_ref()
+                .map(|k| k.properties.clone())
+                .unwrap_or_default(),
+        )?)),
         other => Err(io::Error::other(format!(
             "sink type {other:?} is not available in this build"
         ))),
