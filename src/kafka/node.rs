@@ -350,7 +350,8 @@ fn run_outputs(mut slots: Vec<SinkSlot>, rx: Receiver<Out>, stop: Arc<AtomicBool
                 rec.write_json(&mut line);
                 line.push(b'\n');
                 for s in &mut slots {
-                    if !s.route.accepts(&rec) {
+                    // No asset inventory on a scale-out node (yet): no object class to route by.
+                    if !s.route.accepts(&rec, None) {
                         continue;
                     }
                     let mut backoff = Duration::from_millis(50);
