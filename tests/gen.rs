@@ -206,3 +206,42 @@ fn same_seed_same_bytes_and_the_network_outputs_carry_the_same_lines() {
     let (ok, _, err) = kuzet(&["gen", "-o", "udp://192.0.2.1:514", "--count", "1"]);
     assert!(!ok && err.contains("loopback"), "{err}");
 }
+
+/// `replay` parses on several threads and applies batches in input order: its alerts are the
+/// same, in the same order, for any number of threads (all but `detected_at`, the wall clock).
+#[test]
+fn replay_output_does_not_depend_on_the_number_of_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = gen_file(
+        dir.path(),
+        "threads",
+        &[
+            "--count",
+            "60000",
+            "--rate",
+            "20",
+            "--attacks",
+            "3",
+            "--seed",
+            "5",
+        ],
+    );
+    let strip = |out: &str| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("detected_at");
+                v
+            })
+            .collect()
+    };
+    let (ok, one, err) = kuzet(&["replay", "--threads", "1", &log]);
+    assert!(ok, "{err}");
+    let one = strip(&one);
+    assert!(one.len() >= 15, "the attacks alert: {}", one.len());
+    for t in ["2", "3"] {
+        let (ok, many, err) = kuzet(&["replay", "--threads", t, &log]);
+        assert!(ok, "{err}");
+        assert!(strip(&many) == one, "--threads {t} changed the alerts");
+    }
+}

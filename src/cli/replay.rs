@@ -64,6 +64,10 @@ pub struct ReplayArgs {
     /// Directory for checkpoints: resume an interrupted replay of the same file.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Parse+match threads (0: one per core). Output is identical for any number; with
+    /// --state-dir the replay runs on one thread.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Checkpoint every this many events (with --state-dir).
     #[arg(long, default_value_t = 100_000)]
     pub checkpoint_every: u64,
@@ -419,7 +423,29 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
     if let Some(p) = &resume {
         events = p.events;
     }
+    let threads = match a.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let mut par_stats = None;
+    if a.state_dir.is_none() && threads > 1 {
+        let (t, err) = run_parallel(
+            threads,
+            &eng,
+            &pcfg,
+            (a.max_future * 1000) as i64,
+            &files,
+            &mut runner.shard,
+            &mut emitter,
+            &mut progress,
+        )?;
+        (bytes, events, write_err) = (t.bytes, t.events, err);
+        par_stats = Some(t.stats);
+    }
     for (fi, f) in files.iter().enumerate() {
+        if par_stats.is_some() {
+            break;
+        }
         let mut start = 0u64;
         if let Some(p) = &resume {
             if fi < p.file_index {
@@ -543,7 +569,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
         })?;
     }
     let secs = started.elapsed().as_secs_f64();
-    let rs = runner.stats();
+    let rs = par_stats.unwrap_or_else(|| runner.stats());
     let perr: u64 = rs.parse_errors.iter().sum();
     let _ = writeln!(
         stderr,
@@ -586,4 +612,169 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, CliError> {
         let _ = writeln!(stderr, "  ... and {} more rules", top.len() - 20);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a worker made of one read batch, in input order by `seq`.
+struct Worked {
+    seq: u64,
+    bytes: u64,
+    events: u64,
+    /// Detections, rendered, in frame order.
+    detections: Vec<(RuleId, AlertRecord)>,
+    /// The batch's correlation hits, in frame order.
+    hits: crate::correlator::HitBatch,
+}
+
+/// Per-run totals the summary prints.
+#[derive(Default)]
+struct Totals {
+    bytes: u64,
+    events: u64,
+    stats: crate::runner::RunStats,
+}
+
+/// Replays `files` with `threads` parse+match workers and the correlator on this thread.
+///
+/// A reader thread frames the files into batches numbered in input order; workers parse,
+/// extract, match and render each batch's detections; this thread applies batches strictly
+/// in their order (detections first, then the batch's hits to the one shard), so the output
+/// is byte-identical to the sequential replay: parallelism changes only who parses.
+#[allow(clippy::too_many_arguments)]
+fn run_parallel(
+    threads: usize,
+    eng: &Arc<crate::engine::Engine>,
+    pcfg: &ParserConfig,
+    max_future_ms: i64,
+    files: &[String],
+    shard: &mut Shard,
+    emitter: &mut Emitter<'_>,
+    progress: &mut Progress,
+) -> Result<(Totals, Option<io::Error>), CliError> {
+    use crossbeam_channel::bounded;
+    let (work_tx, work_rx) = bounded::<(u64, Batch)>(threads * 2);
+    let (done_tx, done_rx) = bounded::<Worked>(threads * 2);
+    let (pool_tx, pool_rx) = bounded::<Batch>(threads * 4);
+    let mut totals = Totals::default();
+    let mut write_err: Option<io::Error> = None;
+    let mut corr_out: Vec<CorrAlert> = Vec::new();
+    let read_result = std::thread::scope(|s| {
+        let reader = s.spawn(move || -> Result<(), CliError> {
+            let mut seq = 0u64;
+            for f in files {
+                let src = FileSource::from_arg(f);
+                let io_err = |e| CliError::Io {
+                    path: src.name(),
+                    source: e,
+                };
+                let reference = src.reference_time();
+                let mut stats = FrameStats::default();
+                let mut stopped = false;
+                read_frames_from(
+                    src.open().map_err(io_err)?,
+                    0,
+                    FramingConfig::default(),
+                    DEFAULT_CHUNK,
+                    &mut stats,
+                    || reference,
+                    |batch: Batch| {
+                        if work_tx.send((seq, batch)).is_err() {
+                            stopped = true;
+                            return None;
+                        }
+                        seq += 1;
+                        Some(pool_rx.try_recv().unwrap_or_default())
+                    },
+                )
+                .map_err(io_err)?;
+                if stopped {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        let mut workers = Vec::new();
+        for _ in 0..threads {
+            let (work_rx, done_tx, pool_tx) = (work_rx.clone(), done_tx.clone(), pool_tx.clone());
+            let eng = eng.clone();
+            workers.push(s.spawn(move || {
+                let mut stage = crate::runner::Stage::new(
+                    eng.clone(),
+                    std::slice::from_ref(pcfg),
+                    1,
+                    max_future_ms,
+                );
+                let mut render = EvidenceRenderer::new(&eng, pcfg);
+                while let Ok((seq, batch)) = work_rx.recv() {
+                    let mut detections = Vec::new();
+                    for frame in batch.iter() {
+                        stage.event(0, frame, batch.received, |r, t| {
+                            let meta = eng.rules.rule(r).meta.clone();
+                            detections.push((r, render.detection(&meta, frame, t, batch.received)));
+                        });
+                    }
+                    let w = Worked {
+                        seq,
+                        bytes: batch.data.len() as u64,
+                        events: batch.len() as u64,
+                        detections,
+                        hits: std::mem::take(&mut stage.batches[0]),
+                    };
+                    let _ = pool_tx.try_send(batch);
+                    if done_tx.send(w).is_err() {
+                        break;
+                    }
+                }
+                stage.stats
+            }));
+        }
+        drop((work_rx, done_tx, pool_tx));
+        // Apply in input order.
+        let mut next = 0u64;
+        let mut waiting: BTreeMap<u64, Worked> = BTreeMap::new();
+        'recv: while let Ok(w) = done_rx.recv() {
+            waiting.insert(w.seq, w);
+            while let Some(w) = waiting.remove(&next) {
+                next += 1;
+                totals.bytes += w.bytes;
+                totals.events += w.events;
+                for (r, rec) in &w.detections {
+                    let meta = emitter.rules.rule(*r).meta.clone();
+                    if emitter.record(rec.id, 0, &meta)
+                        && let Err(e) = emitter.write(rec)
+                    {
+                        write_err = Some(e);
+                        break 'recv;
+                    }
+                }
+                if !w.hits.hits.is_empty() {
+                    shard.process(&w.hits, &mut corr_out);
+                }
+                for ca in corr_out.drain(..) {
+                    if let Err(e) = emitter.correlation(&ca) {
+                        write_err = Some(e);
+                        break 'recv;
+                    }
+                }
+                progress.tick(totals.bytes, totals.events);
+            }
+        }
+        // On a write error, stop everyone: closing the channel ends the reader and workers.
+        drop(done_rx);
+        for w in workers {
+            let st = w.join().expect("replay worker panicked");
+            let t = &mut totals.stats;
+            for (a, b) in t.parse_errors.iter_mut().zip(st.parse_errors) {
+                *a += b;
+            }
+            t.no_time += st.no_time;
+            t.future += st.future;
+            t.hits.missing_group_key += st.hits.missing_group_key;
+            t.hits.hits += st.hits.hits;
+        }
+        reader.join().expect("replay reader panicked")
+    });
+    if write_err.is_none() {
+        read_result?;
+    }
+    Ok((totals, write_err))
 }
