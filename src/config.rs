@@ -436,20 +436,7 @@ pub struct Target {
 
 impl Target {
     pub fn parse(s: &str) -> Result<Target, String> {
-        use crate::reader::Transport;
-        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
-            format!("{s:?}: expected udp://, tcp:// or tls:// followed by host:port")
-        })?;
-        let transport = match scheme {
-            "udp" => Transport::Udp,
-            "tcp" => Transport::Tcp,
-            "tls" => Transport::Tls,
-            other => {
-                return Err(format!(
-                    "{s:?}: unknown transport {other:?} (udp, tcp or tls)"
-                ));
-            }
-        };
+        let (transport, rest) = crate::reader::Transport::split(s)?;
         let (host, port) = rest
             .rsplit_once(':')
             .ok_or_else(|| format!("{s:?}: expected host:port"))?;

@@ -196,12 +196,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode, CliError> {
     let mut pipe =
         Pipeline::start(cfg.clone(), engine, inputs).map_err(|e| CliError::Usage(e.to_string()))?;
     for (t, addr) in &pipe.addresses {
-        let scheme = match t {
-            crate::reader::Transport::Udp => "udp",
-            crate::reader::Transport::Tcp => "tcp",
-            crate::reader::Transport::Tls => "tls",
-        };
-        let _ = writeln!(stderr, "kuzet: listening on {scheme}://{addr}");
+        let _ = writeln!(stderr, "kuzet: listening on {}://{addr}", t.scheme());
     }
     let (cmd_tx, cmd_rx) = crossbeam_channel::bounded::<Command>(16);
     let admin = match start_admin(&cfg, cmd_tx.clone(), pipe.incidents_api()) {

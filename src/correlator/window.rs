@@ -331,27 +331,11 @@ impl Window {
     /// Stored event times in `(t, t + T)`, ascending (the ends of windows a point at `t`
     /// falls into, besides its own).
     fn later_times(&self, t: i64, span: i64) -> Vec<i64> {
+        let within = |x: &i64| *x > t && *x < t + span;
         let mut v: Vec<i64> = match self {
-            Window::Times(v) => v
-                .iter()
-                .copied()
-                .filter(|&x| x > t && x < t + span)
-                .collect(),
-            Window::Distinct(v) => v
-                .iter()
-                .map(|x| x.1)
-                .filter(|&x| x > t && x < t + span)
-                .collect(),
-            Window::Slots(v) => v
-                .iter()
-                .copied()
-                .filter(|&x| x > t && x < t + span)
-                .collect(),
-            Window::Values(v) => v
-                .iter()
-                .map(|x| x.0)
-                .filter(|&x| x > t && x < t + span)
-                .collect(),
+            Window::Times(v) | Window::Slots(v) => v.iter().copied().filter(within).collect(),
+            Window::Distinct(v) => v.iter().map(|x| x.1).filter(within).collect(),
+            Window::Values(v) => v.iter().map(|x| x.0).filter(within).collect(),
             // In-order chains are judged at the point only.
             Window::Chains(_) | Window::Episode { .. } => Vec::new(),
         };

@@ -126,8 +126,9 @@ pub struct ListenSpec {
     pub addr: SocketAddr,
 }
 
-impl ListenSpec {
-    pub fn parse(s: &str) -> Result<ListenSpec, String> {
+impl Transport {
+    /// Splits `udp://host:port` (or `tcp://`, `tls://`) into the transport and the rest.
+    pub fn split(s: &str) -> Result<(Transport, &str), String> {
         let (scheme, rest) = s.split_once("://").ok_or_else(|| {
             format!("{s:?}: expected udp://, tcp:// or tls:// followed by host:port")
         })?;
@@ -141,6 +142,22 @@ impl ListenSpec {
                 ));
             }
         };
+        Ok((transport, rest))
+    }
+
+    /// `udp`, `tcp` or `tls`: the scheme [`Transport::split`] reads.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+}
+
+impl ListenSpec {
+    pub fn parse(s: &str) -> Result<ListenSpec, String> {
+        let (transport, rest) = Transport::split(s)?;
         use std::net::ToSocketAddrs;
         let addr = rest
             .to_socket_addrs()
@@ -153,12 +170,7 @@ impl ListenSpec {
 
 impl std::fmt::Display for ListenSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let t = match self.transport {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        };
-        write!(f, "{t}://{}", self.addr)
+        write!(f, "{}://{}", self.transport.scheme(), self.addr)
     }
 }
 
