@@ -189,6 +189,8 @@ pub struct EventBuf {
     /// Reusable capture positions for field extraction (`extract/`), so extraction does not
     /// allocate per event.
     pub(crate) captures: Vec<(Option<FieldId>, usize, usize)>,
+    /// Reusable regex capture slots for the same (start and end of each group).
+    pub(crate) regex_slots: Vec<Option<regex_automata::util::primitives::NonMaxUsize>>,
 }
 
 impl EventBuf {

@@ -98,8 +98,20 @@ enum Tok {
 #[derive(Debug)]
 enum Matcher {
     Tokens(Vec<Tok>),
-    Regex(regex::bytes::Regex, Vec<(usize, FieldId)>),
+    Regex(Box<RegexPattern>),
     Kv(Box<Kv>),
+}
+
+/// A `regex:` pattern. Searched with the meta engine's slot API into a slot buffer the
+/// caller owns (no capture allocation per event), after a literal every match contains has
+/// been found (one SIMD search turns most lines away before the regex engine starts).
+#[derive(Debug)]
+struct RegexPattern {
+    re: regex_automata::meta::Regex,
+    /// Capture groups kept (group index, field).
+    groups: Vec<(usize, FieldId)>,
+    /// A literal every match contains, when the regex has one the lead does not already cover.
+    required: Option<memchr::memmem::Finder<'static>>,
 }
 
 /// A `kv:` pattern: space-separated `KEY=VALUE` tokens, read in one pass (no regex); the
@@ -575,32 +587,24 @@ impl Extractor {
     /// Tries the patterns on the message; the first that matches sets its fields.
     fn match_patterns(&self, raw: &[u8], buf: &mut EventBuf) -> bool {
         let mut caps = std::mem::take(&mut buf.captures);
+        let mut slots = std::mem::take(&mut buf.regex_slots);
         let found = self.patterns.iter().find_map(|p| {
             let Some(Repr::Str(msg)) = buf.get_repr(p.field.unwrap_or(FieldId::MESSAGE)) else {
                 return None;
             };
             let text = bytes(raw, buf, msg);
-            if !text.starts_with(&p.lead) {
+            if !has_lead(text, &p.lead) {
                 return None;
             }
             caps.clear();
             let matched = match &p.matcher {
                 Matcher::Tokens(t) => match_tokens(t, text, 0, &mut caps),
                 Matcher::Kv(kv) => match_kv(kv, text, &mut caps),
-                Matcher::Regex(re, groups) => match re.captures(text) {
-                    Some(c) => {
-                        for &(g, f) in groups {
-                            if let Some(m) = c.get(g) {
-                                caps.push((Some(f), m.start(), m.end()));
-                            }
-                        }
-                        true
-                    }
-                    None => false,
-                },
+                Matcher::Regex(r) => match_regex(r, text, &mut slots, &mut caps),
             };
             matched.then_some((p, msg))
         });
+        buf.regex_slots = slots;
         let Some((p, msg)) = found else {
             buf.captures = caps;
             return false;
@@ -846,6 +850,97 @@ fn is_ipv4(s: &[u8]) -> bool {
     parts == 4
 }
 
+/// Whether `t` starts with `lead`: the first byte compared inline, so the usual mismatch
+/// costs no `memcmp` call (an extractor tries its patterns in order, most fail here).
+#[inline]
+fn has_lead(t: &[u8], lead: &[u8]) -> bool {
+    match lead.first() {
+        None => true,
+        Some(b) => t.first() == Some(b) && t.starts_with(lead),
+    }
+}
+
+/// Runs a `regex:` pattern on `t`; on a match records the kept groups in `caps`.
+fn match_regex(
+    r: &RegexPattern,
+    t: &[u8],
+    slots: &mut Vec<Option<regex_automata::util::primitives::NonMaxUsize>>,
+    caps: &mut Vec<(Option<FieldId>, usize, usize)>,
+) -> bool {
+    if r.required.as_ref().is_some_and(|f| f.find(t).is_none()) {
+        return false;
+    }
+    slots.clear();
+    slots.resize(r.re.group_info().slot_len(), None);
+    if r.re
+        .search_slots(&regex_automata::Input::new(t), slots)
+        .is_none()
+    {
+        return false;
+    }
+    for &(g, f) in &r.groups {
+        if let (Some(a), Some(e)) = (slots[2 * g], slots[2 * g + 1]) {
+            caps.push((Some(f), a.get(), e.get()));
+        }
+    }
+    true
+}
+
+/// Compiles a `regex:` pattern as `regex::bytes::Regex` would (Unicode classes, matching
+/// arbitrary bytes), returning it with its lead: the literal it starts with when it is
+/// anchored at the start (`^pam_unix\(` → `pam_unix(`), for dispatch.
+fn compile_regex(src: &str, table: &mut FieldTable) -> Result<(RegexPattern, Box<[u8]>), Problem> {
+    use regex_automata::meta;
+    let re = meta::Regex::builder()
+        .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+        .configure(meta::Config::new().utf8_empty(false))
+        .build(src)
+        .map_err(|e| Problem::new(format!("regex {src:?}: {e}")).near(src.to_string()))?;
+    let groups = re
+        .group_info()
+        .pattern_names(regex_automata::PatternID::ZERO)
+        .enumerate()
+        .filter_map(|(i, n)| n.map(|n| (i, table.intern(n))))
+        .collect();
+    let lead: Box<[u8]> = anchored_prefix(src).unwrap_or_default().into();
+    let required = required_literal(src)
+        .filter(|l| !lead.windows(l.len().max(1)).any(|w| w == &l[..]))
+        .map(|l| memchr::memmem::Finder::new(&l).into_owned());
+    Ok((
+        RegexPattern {
+            re,
+            groups,
+            required,
+        },
+        lead,
+    ))
+}
+
+/// The literal a regex anchored at the start (`^`) begins with: every match starts with it.
+fn anchored_prefix(src: &str) -> Option<Vec<u8>> {
+    use regex_syntax::hir::{HirKind, Look};
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(src)
+        .ok()?;
+    let HirKind::Concat(items) = hir.kind() else {
+        return None;
+    };
+    let mut it = items.iter();
+    if !matches!(it.next()?.kind(), HirKind::Look(Look::Start)) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for h in it {
+        match h.kind() {
+            HirKind::Literal(l) => out.extend_from_slice(&l.0),
+            _ => break,
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// Matches `toks` against `t[i..]` to the end; records captures.
 fn match_tokens(
     toks: &[Tok],
@@ -1083,14 +1178,8 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
                 };
                 (Matcher::Tokens(toks), lead)
             } else if let Some(src) = pm.get("regex").and_then(scalar_text) {
-                let re = regex::bytes::Regex::new(&src)
-                    .map_err(|e| Problem::new(format!("regex {src:?}: {e}")).near(src.clone()))?;
-                let groups = re
-                    .capture_names()
-                    .enumerate()
-                    .filter_map(|(i, n)| n.map(|n| (i, table.intern(n))))
-                    .collect();
-                (Matcher::Regex(re, groups), Box::default())
+                let (r, lead) = compile_regex(&src, table)?;
+                (Matcher::Regex(Box::new(r)), lead)
             } else if let Some(kv) = pm.get("kv") {
                 (
                     Matcher::Kv(Box::new(compile_kv(kv, pm, table)?)),
@@ -1224,6 +1313,58 @@ mod tests {
             None,
             "a bad regex has none (its error is reported elsewhere)"
         );
+    }
+
+    #[test]
+    fn regex_patterns_dispatch_on_their_anchored_prefix() {
+        let pre = |s: &str| anchored_prefix(s).map(|l| String::from_utf8(l).unwrap());
+        assert_eq!(
+            pre(r"^pam_unix\((?P<service>[^:()\s]+):session\): ").as_deref(),
+            Some("pam_unix(")
+        );
+        assert_eq!(pre(r"pam_unix\(").as_deref(), None, "not anchored");
+        assert_eq!(
+            pre(r"(?m)^pam").as_deref(),
+            None,
+            "a line start is no message start"
+        );
+        assert_eq!(pre(r"^(?i)pam").as_deref(), None);
+        assert_eq!(pre(r"^\s*(?P<user>\S+) : ").as_deref(), None);
+        // The prefix and the required literal turn lines away; what passes them still
+        // matches exactly as the regex says, captures included.
+        let yaml = r#"
+name: t
+select: {appname: [sudo]}
+patterns:
+  - regex: '^\s*(?P<user>\S+) : (?P<attempts>\d+) incorrect password attempts? ; COMMAND=(?P<command>.*)$'
+    set: {outcome: failure}
+  - regex: '^pam_unix\((?P<service>[^:()\s]+):session\): session opened for user (?P<target_user>\S+)'
+    set: {action: session_open}
+  - regex: '^\s*(?P<user>\S+) : COMMAND=(?P<command>.*)$'
+    set: {outcome: success}
+"#;
+        let (f, _, matched) = run(
+            yaml,
+            "<85>Nov 25 10:00:00 h sudo:   bob : COMMAND=/bin/ls -l",
+        );
+        assert!(matched);
+        assert_eq!(field(&f, "user"), Some("bob"));
+        assert_eq!(field(&f, "command"), Some("/bin/ls -l"));
+        assert_eq!(field(&f, "outcome"), Some("success"));
+        let (f, _, _) = run(
+            yaml,
+            "<85>Nov 25 10:00:00 h sudo:   bob : 3 incorrect password attempts ; COMMAND=/bin/ls",
+        );
+        assert_eq!(field(&f, "attempts"), Some("3"));
+        assert_eq!(field(&f, "outcome"), Some("failure"));
+        let (f, _, _) = run(
+            yaml,
+            "<85>Nov 25 10:00:00 h sudo: pam_unix(sudo:session): session opened for user root by bob(uid=0)",
+        );
+        assert_eq!(field(&f, "service"), Some("sudo"));
+        assert_eq!(field(&f, "target_user"), Some("root"));
+        let (_, _, matched) = run(yaml, "<85>Nov 25 10:00:00 h sudo: pam_unix(sudo:auth): x");
+        assert!(!matched);
     }
 
     proptest::proptest! {
