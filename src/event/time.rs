@@ -210,11 +210,20 @@ pub struct ZoneResolver {
     tz: Tz,
     /// Quarter-hour bucket of local seconds → offset seconds, last one looked up.
     cache: Option<(i64, i32)>,
+    /// The last year [`infer_year`] chose: ([month, day, hour, minute, second], reference second)
+    /// → year. Consecutive lines mostly carry the same stamp and arrive in the same second
+    /// (a file's reference time does not change at all), and the choice depends on nothing
+    /// else, so most lines skip the candidate-year arithmetic.
+    last_year: Option<([u32; 5], i64, i64)>,
 }
 
 impl ZoneResolver {
     pub fn new(tz: Tz) -> ZoneResolver {
-        ZoneResolver { tz, cache: None }
+        ZoneResolver {
+            tz,
+            cache: None,
+            last_year: None,
+        }
     }
 
     pub fn tz(&self) -> &Tz {
@@ -288,6 +297,24 @@ pub const YEARLESS_FUTURE_TOLERANCE_SECS: i64 = 86_400;
 /// July's. `Feb 29` only lands in leap years.
 pub fn infer_year(c: &Civil, reference: Timestamp, zone: &mut ZoneResolver) -> Option<i64> {
     let ref_secs = reference.secs();
+    let key = [c.month, c.day, c.hour, c.minute, c.second];
+    if let Some((k, r, y)) = zone.last_year
+        && k == key
+        && r == ref_secs
+    {
+        return Some(y);
+    }
+    let y = infer_year_uncached(c, ref_secs, reference, zone)?;
+    zone.last_year = Some((key, ref_secs, y));
+    Some(y)
+}
+
+fn infer_year_uncached(
+    c: &Civil,
+    ref_secs: i64,
+    reference: Timestamp,
+    zone: &mut ZoneResolver,
+) -> Option<i64> {
     let local_ref = ref_secs + zone.offset_at_utc(reference) as i64;
     let (ref_year, _, _) = civil_from_days(local_ref.div_euclid(86_400));
     for y in [
@@ -562,5 +589,30 @@ mod tests {
             infer_year(&c(2, 29, 0), ts("2027-06-01T00:00:00Z"), &mut z),
             Some(2024)
         );
+    }
+
+    proptest::proptest! {
+        /// The remembered year is the year the rule chooses: a resolver reused across a
+        /// sequence of stamps and reference times agrees with a fresh one for each.
+        #[test]
+        fn remembered_year_is_the_rule_s_year(
+            steps in proptest::collection::vec(
+                (1u32..=12, 1u32..=31, 0u32..24, 0u32..60, 0u32..=60, 0i64..3, 0i64..400),
+                1..40,
+            ),
+            zone in proptest::sample::select(vec!["UTC", "Asia/Almaty", "America/New_York"]),
+        ) {
+            let tz = Tz::parse(zone).unwrap();
+            let mut reused = ZoneResolver::new(tz.clone());
+            for (month, day, hour, minute, second, ref_sec, ref_day) in steps {
+                let c = Civil { year: 0, month, day, hour, minute, second, nanos: 0 };
+                // References around new year, where the choice is hardest.
+                let reference = Timestamp::from_secs(1_767_225_600 - 200 * 86_400 + ref_day * 86_400 + ref_sec);
+                let fresh = infer_year(&c, reference, &mut ZoneResolver::new(tz.clone()));
+                proptest::prop_assert_eq!(infer_year(&c, reference, &mut reused), fresh);
+                // And again, now from the memo.
+                proptest::prop_assert_eq!(infer_year(&c, reference, &mut reused), fresh);
+            }
+        }
     }
 }
