@@ -612,7 +612,8 @@ fn report(fs: &FieldSearch, text: &[u8], s: &mut PfScratch, hit: &mut impl FnMut
     if let Some(set) = &fs.large {
         let mut lower = std::mem::take(&mut s.lower);
         lower.clear();
-        lower.extend(text.iter().map(u8::to_ascii_lowercase));
+        lower.extend_from_slice(text);
+        lower.make_ascii_lowercase();
         set.scan(&lower, |l| pattern(fs, l, s, hit));
         s.lower = lower;
     }
