@@ -401,12 +401,14 @@ impl Scratch {
                 return &self.lower[st as usize..(st + len) as usize];
             }
             let st = self.lower.len();
-            self.lower.extend(text.iter().map(u8::to_ascii_lowercase));
+            self.lower.extend_from_slice(text);
+            self.lower[st..].make_ascii_lowercase();
             self.lower_idx[i] = (self.generation, st as u32, text.len() as u32);
             &self.lower[st..]
         } else {
             self.tmp2.clear();
-            self.tmp2.extend(text.iter().map(u8::to_ascii_lowercase));
+            self.tmp2.extend_from_slice(text);
+            self.tmp2.make_ascii_lowercase();
             &self.tmp2
         }
     }

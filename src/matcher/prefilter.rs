@@ -8,7 +8,9 @@
 //! The derivation, in conjunctive normal form:
 //! - a string leaf needs its longest literal segment (every match contains it): one group;
 //! - a regex leaf needs one of its prefix literals (regex-syntax's extractor: every match
-//!   starts with one of them), when that set is finite and has no empty literal: one group;
+//!   starts with one of them), or one of its inner literals (every match contains one, see
+//!   [`inner_literals`]), whichever set is more selective, when it is finite and has no
+//!   empty literal: one group;
 //! - AND needs every group of every child that has groups (all children matched);
 //! - OR needs one group: the union of one group taken from each child (whichever child
 //!   matched, its group is satisfied), and only if every child has groups;
@@ -162,13 +164,32 @@ pub fn select(all: &mut [Option<Vec<Group>>]) {
     let too_common = (all.len() / 16).max(64);
     for slot in all.iter_mut() {
         let Some(gs) = slot else { continue };
-        gs.retain(|g| g.iter().all(|a| usable(&a.lit)));
         let common = |g: &Group| {
             g.iter()
                 .map(|a| popularity.get(a).copied().unwrap_or(0))
                 .max()
                 .unwrap_or(0)
         };
+        // Short literals (`arp`, `net`) report often, but far less often than a group every
+        // routed event satisfies (`Channel: …Sysmon/Operational`): when a rule has nothing
+        // better, its best group of searchable short literals is kept instead.
+        let fallback = if gs
+            .iter()
+            .any(|g| g.iter().all(|a| usable(&a.lit)) && common(g) < too_common)
+        {
+            None
+        } else {
+            gs.iter()
+                .filter(|g| {
+                    !g.is_empty()
+                        && common(g) < too_common
+                        && g.iter().all(|a| a.lit.len() >= super::literals::MIN_LEN)
+                })
+                .min_by_key(|g| (common(g), std::cmp::Reverse(score(g))))
+                .cloned()
+        };
+        gs.retain(|g| g.iter().all(|a| usable(&a.lit)));
+        gs.extend(fallback);
         gs.sort_by_key(|g| {
             let shortest = g.iter().map(|a| a.lit.len()).min().unwrap_or(0);
             (common(g), std::cmp::Reverse(shortest), g.len())
@@ -195,7 +216,13 @@ impl FieldSel {
     }
 }
 
-/// Prefix literals every match of `pattern` starts with, lowercased; `None` when unknown.
+/// Literals one of which every match of `pattern` contains, lowercased; `None` when unknown.
+///
+/// Two derivations, each sufficient on its own; the more selective wins (see [`score`]):
+/// - regex-syntax's prefix extractor: every match starts with one of its literals;
+/// - [`inner_literals`]: every match contains one of them somewhere. Prefixes are useless
+///   for `(?i)\.exe["']?\s+[^"]{0,64}werfaultsecure\.exe` (`.exe` is in every process
+///   event) where the inner `werfault` is rare.
 fn regex_literals(pattern: &str) -> Option<Vec<Box<[u8]>>> {
     use regex_syntax::hir::literal::Extractor;
     // The compiled regex carries its flags inline ((?i) etc.), so re-parsing its text is
@@ -206,17 +233,143 @@ fn regex_literals(pattern: &str) -> Option<Vec<Box<[u8]>>> {
         .parse(pattern)
         .ok()?;
     let seq = Extractor::new().extract(&hir);
-    let lits = seq.literals()?;
-    if lits.is_empty() || lits.iter().any(|l| l.as_bytes().is_empty()) {
-        return None;
+    let prefixes = seq.literals().and_then(|lits| {
+        if lits.is_empty() || lits.iter().any(|l| l.as_bytes().is_empty()) {
+            return None;
+        }
+        let mut v: Vec<Box<[u8]>> = lits
+            .iter()
+            .map(|l| l.as_bytes().to_ascii_lowercase().into())
+            .collect();
+        v.sort();
+        v.dedup();
+        Some(v)
+    });
+    let inner = inner_literals(&hir);
+    let rank = |v: &Vec<Box<[u8]>>| literal_set_score(v);
+    match (prefixes, inner) {
+        (Some(p), Some(i)) => Some(if rank(&i) > rank(&p) { i } else { p }),
+        (p, i) => p.or(i),
     }
-    let mut v: Vec<Box<[u8]>> = lits
-        .iter()
-        .map(|l| l.as_bytes().to_ascii_lowercase().into())
-        .collect();
-    v.sort();
-    v.dedup();
-    Some(v)
+}
+
+/// How selective a set of alternative literals is: its shortest literal, then fewer of them.
+fn literal_set_score(v: &[Box<[u8]>]) -> (usize, std::cmp::Reverse<usize>) {
+    (
+        v.iter().map(|l| l.len()).min().unwrap_or(0),
+        std::cmp::Reverse(v.len()),
+    )
+}
+
+/// The byte a class stands for when it is one byte, one character, or an ASCII letter in
+/// both cases (`(?i)a`), lowercased; the prefilter compares ASCII-case-insensitively, so
+/// `[Aa]` is the literal `a`. `(?i)k` is not (it also holds the Kelvin sign `K`).
+fn class_literal(c: &regex_syntax::hir::Class) -> Option<Vec<u8>> {
+    use regex_syntax::hir::Class;
+    match c {
+        Class::Bytes(b) => {
+            let r = b.ranges();
+            match r {
+                [x] if x.start() == x.end() => Some(vec![x.start().to_ascii_lowercase()]),
+                [x, y]
+                    if x.start() == x.end()
+                        && y.start() == y.end()
+                        && x.start().is_ascii_alphabetic()
+                        && x.start().to_ascii_lowercase() == y.start() =>
+                {
+                    Some(vec![y.start()])
+                }
+                _ => None,
+            }
+        }
+        Class::Unicode(u) => {
+            let r = u.ranges();
+            match r {
+                [x] if x.start() == x.end() => {
+                    let mut buf = [0u8; 4];
+                    let s = x.start().encode_utf8(&mut buf);
+                    Some(s.as_bytes().to_ascii_lowercase())
+                }
+                [x, y]
+                    if x.start() == x.end()
+                        && y.start() == y.end()
+                        && x.start().is_ascii_alphabetic()
+                        && x.start().to_ascii_lowercase() == y.start() =>
+                {
+                    Some(vec![y.start() as u8])
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Literals one of which every match of `h` contains, lowercased (ASCII); `None` when
+/// there is no such finite set of non-empty literals.
+///
+/// - a literal, or a class of one (case-folded) character, is itself;
+/// - a concatenation's matches contain, contiguously, every child's match: each run of
+///   adjacent literal children is a literal every match contains, and so is each child's
+///   own set; the most selective of these is taken;
+/// - an alternation's matches are some branch's: the union of the branches' sets;
+/// - a repetition at least once, or a capture, contains its child's match;
+/// - anything else (optional parts, look-arounds, empty) gives nothing.
+pub fn inner_literals(h: &regex_syntax::hir::Hir) -> Option<Vec<Box<[u8]>>> {
+    use regex_syntax::hir::HirKind;
+    let single = |h: &regex_syntax::hir::Hir| -> Option<Vec<u8>> {
+        match h.kind() {
+            HirKind::Literal(l) if !l.0.is_empty() => Some(l.0.to_ascii_lowercase()),
+            HirKind::Class(c) => class_literal(c),
+            _ => None,
+        }
+    };
+    match h.kind() {
+        HirKind::Literal(_) | HirKind::Class(_) => single(h).map(|l| vec![l.into()]),
+        HirKind::Capture(c) => inner_literals(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => inner_literals(&r.sub),
+        HirKind::Alternation(subs) => {
+            let mut all = Vec::new();
+            for x in subs {
+                all.extend(inner_literals(x)?);
+            }
+            all.sort();
+            all.dedup();
+            Some(all)
+        }
+        HirKind::Concat(subs) => {
+            let mut best: Option<Vec<Box<[u8]>>> = None;
+            let mut consider = |cand: Vec<Box<[u8]>>| {
+                if cand.is_empty() || cand.iter().any(|l| l.is_empty()) {
+                    return;
+                }
+                if best
+                    .as_ref()
+                    .is_none_or(|b| literal_set_score(&cand) > literal_set_score(b))
+                {
+                    best = Some(cand);
+                }
+            };
+            let mut run: Vec<u8> = Vec::new();
+            for x in subs {
+                match single(x) {
+                    Some(l) => run.extend_from_slice(&l),
+                    None => {
+                        if !run.is_empty() {
+                            consider(vec![std::mem::take(&mut run).into()]);
+                        }
+                        if let Some(v) = inner_literals(x) {
+                            consider(v);
+                        }
+                    }
+                }
+            }
+            if !run.is_empty() {
+                consider(vec![run.into()]);
+            }
+            best
+        }
+        _ => None,
+    }
 }
 
 /// One rule group a pattern satisfies.
@@ -459,7 +612,8 @@ fn report(fs: &FieldSearch, text: &[u8], s: &mut PfScratch, hit: &mut impl FnMut
     if let Some(set) = &fs.large {
         let mut lower = std::mem::take(&mut s.lower);
         lower.clear();
-        lower.extend(text.iter().map(u8::to_ascii_lowercase));
+        lower.extend_from_slice(text);
+        lower.make_ascii_lowercase();
         set.scan(&lower, |l| pattern(fs, l, s, hit));
         s.lower = lower;
     }
@@ -490,6 +644,88 @@ fn pattern(fs: &FieldSearch, p: u32, s: &mut PfScratch, hit: &mut impl FnMut(Rul
         s.masks[i] = new;
         if new == h.full {
             hit(h.rule);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn lits(pattern: &str) -> Option<Vec<String>> {
+        regex_literals(pattern).map(|v| {
+            v.iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn regex_literals_table() {
+        let cases: &[(&str, Option<&[&str]>)] = &[
+            // Prefixes: `.exe` is everywhere; the inner literal is rarer.
+            (
+                r#"(?i)\.exe["']?\s+[^"]{0,64}werfaultsecure\.exe["']?\s+\d{2,10}"#,
+                // (?i)s also folds to U+017F, so `s` ends a run.
+                Some(&["ecure.exe"]),
+            ),
+            (r"ipconfig\s+/all", Some(&["ipconfig"])),
+            (r"net\s+config", Some(&["config"])),
+            (r"(?i)ABC(d|ef)", Some(&["abcd", "abcef"])),
+            // Prefixes, when they are the more selective set.
+            (r"x(foo|barbaz)+y", Some(&["xbarbaz", "xfoo"])),
+            // The prefix extractor spells out the Kelvin sign that `(?i)k` also matches.
+            (r"(?i)k", Some(&["k", "\u{212a}"])),
+            (r"a?b*", None),
+            (r"\d+", None),
+            (r"^ab\bcd$", Some(&["abcd"])),
+            // A look-around ends a run of literals.
+            (r"\d+ab\bcde", Some(&["cde"])),
+        ];
+        for (p, want) in cases {
+            let want = want.map(|w| w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            assert_eq!(lits(p), want, "{p}");
+        }
+    }
+
+    const PATTERNS: &[&str] = &[
+        r#"(?i)\.exe["']?\s+[^"]{0,64}werfaultsecure\.exe["']?\s+\d{2,10}"#,
+        r"(?i)a(bc|d+e)f",
+        r"x(ab|cd)*y(ef|g)",
+        r"(?i)(k|s)[a-c]é+z",
+        r"\w+`(?:\w+|-|.)`[\w+|\s]",
+        r"q(?:ab){2,3}r",
+    ];
+
+    proptest! {
+        /// The contract: whenever a regex matches, the lowercased text contains one of the
+        /// literals derived for it.
+        #[test]
+        fn every_match_contains_a_literal(
+            p in 0..PATTERNS.len(),
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("a"), Just("B"), Just("c"), Just("D"), Just("e"), Just("F"),
+                    Just("x"), Just("y"), Just("q"), Just("r"), Just("k"), Just("K"),
+                    Just("S"), Just("ſ"), Just("é"), Just("É"), Just("z"), Just("`"),
+                    Just("-"), Just(" "), Just(".exe "), Just("WerFaultSecure.EXE 12"),
+                    Just("werfaultſecure.exe 12"), Just("\""),
+                ],
+                0..16,
+            ),
+        ) {
+            let hay: String = parts.concat();
+            let re = regex::bytes::Regex::new(PATTERNS[p]).unwrap();
+            if re.is_match(hay.as_bytes())
+                && let Some(ls) = regex_literals(PATTERNS[p])
+            {
+                let low = hay.as_bytes().to_ascii_lowercase();
+                prop_assert!(
+                    ls.iter().any(|l| memchr::memmem::find(&low, l).is_some()),
+                    "{} on {:?}: {:?}", PATTERNS[p], hay, ls
+                );
+            }
         }
     }
 }

@@ -57,11 +57,67 @@ impl Equivalent<Key> for KeyRef<'_> {
     }
 }
 
+/// The lengths of one routing field's keys: bit `n` for a key of `n` bytes (below 256),
+/// `long` for any longer one.
+#[derive(Clone, Debug, Default)]
+struct Lengths {
+    bits: [u64; 4],
+    long: bool,
+}
+
+impl Lengths {
+    fn add(&mut self, n: usize) {
+        if n < 256 {
+            self.bits[n / 64] |= 1 << (n % 64);
+        } else {
+            self.long = true;
+        }
+    }
+
+    #[inline]
+    fn may_have(&self, n: usize) -> bool {
+        if n < 256 {
+            self.bits[n / 64] & (1 << (n % 64)) != 0
+        } else {
+            self.long
+        }
+    }
+}
+
+/// Writes an integer as `Value::text` does (`-12`, `4624`), without `fmt`.
+#[inline]
+fn int_text(neg: bool, mut u: u64, tmp: &mut Vec<u8>) -> &[u8] {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    tmp.clear();
+    if neg {
+        tmp.push(b'-');
+    }
+    tmp.extend_from_slice(&digits[i..]);
+    tmp
+}
+
+/// `Router::pos_of` for fields that are not routed on.
+const NO_POS: u16 = u16::MAX;
+
 /// The routing index.
 #[derive(Debug, Default)]
 pub struct Router {
     /// Fields looked up per event, in order.
     fields: Vec<FieldId>,
+    /// Per field of `fields`, the lengths of its keys: string values of other lengths are
+    /// not looked up.
+    lens: Vec<Lengths>,
+    /// FieldId index → position in `fields` ([`NO_POS`]: not a routing field).
+    pos_of: Vec<u16>,
     by_value: HashMap<Key, BucketId>,
     /// Event logsource class `c` (1-based) → the buckets of rules its facets satisfy.
     class_lists: Vec<Vec<BucketId>>,
@@ -122,11 +178,17 @@ impl Router {
                         Some(p) => p,
                         None => {
                             r.fields.push(*f);
+                            r.lens.push(Lengths::default());
+                            if r.pos_of.len() <= f.index() {
+                                r.pos_of.resize(f.index() + 1, NO_POS);
+                            }
+                            r.pos_of[f.index()] = (r.fields.len() - 1) as u16;
                             r.fields.len() - 1
                         }
                     } as u16;
                     let mut bs = Vec::with_capacity(vs.len());
                     for v in vs {
+                        r.lens[pos as usize].add(v.len());
                         let next = BucketId(r.buckets as u32);
                         let b = *r
                             .by_value
@@ -202,29 +264,75 @@ impl Router {
         {
             out.extend_from_slice(list);
         }
-        for (pos, f) in self.fields.iter().enumerate() {
-            for v in ev.values(*f) {
-                let text: &[u8] = match v {
-                    Value::Str(s) => {
-                        tmp.clear();
-                        tmp.extend(s.iter().map(u8::to_ascii_lowercase));
-                        tmp
+        // One pass over the event's values (a few dozen) rather than a lookup per routing
+        // field (a large rule set routes on many fields, most absent from any one event).
+        // The values visited are the same: every visible value of every field.
+        for (f, v) in ev.known_fields() {
+            let pos = match self.pos_of.get(f.index()) {
+                Some(&p) if p != NO_POS => p as usize,
+                _ => continue,
+            };
+            let lens = &self.lens[pos];
+            let text: &[u8] = match v {
+                Value::Str(s) => {
+                    // Most values cannot be a key by their length alone (an `Image`
+                    // path against the few exact `Image:` values rules require).
+                    if !lens.may_have(s.len()) {
+                        continue;
                     }
-                    other => {
-                        let t = other.text(tmp);
-                        let n = t.len();
-                        tmp.truncate(n);
-                        tmp.make_ascii_lowercase();
-                        tmp
-                    }
-                };
-                if let Some(b) = self.by_value.get(&KeyRef {
-                    pos: pos as u16,
-                    value: text,
-                }) {
-                    out.push(*b);
+                    tmp.clear();
+                    tmp.extend_from_slice(s);
+                    tmp.make_ascii_lowercase();
+                    tmp
                 }
+                Value::Int(i) => int_text(i < 0, i.unsigned_abs(), tmp),
+                Value::UInt(u) => int_text(false, u, tmp),
+                other => {
+                    let t = other.text(tmp);
+                    let n = t.len();
+                    tmp.truncate(n);
+                    tmp.make_ascii_lowercase();
+                    tmp
+                }
+            };
+            if let Some(b) = self.by_value.get(&KeyRef {
+                pos: pos as u16,
+                value: text,
+            }) {
+                out.push(*b);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_text_spells_like_value_text() {
+        let mut tmp = Vec::new();
+        let mut want = Vec::new();
+        for i in [0i64, 1, -1, 9, 10, 4624, -4624, i64::MAX, i64::MIN] {
+            let w = Value::Int(i).text(&mut want).to_vec();
+            assert_eq!(int_text(i < 0, i.unsigned_abs(), &mut tmp), &w[..], "{i}");
+        }
+        for u in [0u64, 7, 100, u64::MAX] {
+            let w = Value::UInt(u).text(&mut want).to_vec();
+            assert_eq!(int_text(false, u, &mut tmp), &w[..], "{u}");
+        }
+    }
+
+    #[test]
+    fn lengths_admit_exactly_the_key_lengths() {
+        let mut l = Lengths::default();
+        for n in [0, 3, 63, 64, 255] {
+            l.add(n);
+        }
+        for n in 0..300 {
+            assert_eq!(l.may_have(n), [0, 3, 63, 64, 255].contains(&n), "{n}");
+        }
+        l.add(1000);
+        assert!(l.may_have(256) && l.may_have(5000));
     }
 }
