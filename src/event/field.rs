@@ -156,7 +156,9 @@ impl NameIndex {
         (h ^ (h >> 29)) as usize
     }
 
-    #[inline]
+    // Always inlined: the parsers call it once per key they meet, and as a call it cost
+    // ~10% of its own instructions in the JSON bench.
+    #[inline(always)]
     fn get(&self, names: &[Box<str>], name: &[u8]) -> Option<FieldId> {
         let key = Self::key(name);
         let n = name.len();

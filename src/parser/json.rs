@@ -159,11 +159,6 @@ impl JsonParser {
         flatten_evtx: bool,
     ) -> bool {
         let text = &raw[at..];
-        // simd-json rejects any document that is not UTF-8, wherever the bad byte is; past
-        // this check, bytes ≥ 0x80 inside strings need no further thought.
-        if std::str::from_utf8(text).is_err() {
-            return false;
-        }
         let scratch_len = out.scratch.len();
         ctx.name_buf.clear();
         let mut d = Direct {
@@ -347,23 +342,36 @@ impl Direct<'_, '_, '_> {
     /// The string whose opening quote is at `i`: returns its content's range in `t` and
     /// whether it has escapes (which are checked only when unescaped: callers must unescape
     /// every string with escapes, if only into `junk`).
-    #[inline]
+    ///
+    /// simd-json rejects a document with invalid UTF-8 anywhere. Outside strings the direct
+    /// pass accepts only ASCII, so checking here every string that has a byte ≥ 0x80 covers
+    /// the whole text without a separate pass over it.
+    #[inline(always)]
     fn string(&mut self) -> Option<(usize, usize, bool)> {
         let t = self.t;
         let start = self.i + 1;
         let mut i = start;
         let mut escaped = false;
+        let mut high = 0;
         loop {
             while let Some(chunk) = t.get(i..i + 8) {
-                let m = string_stops(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+                let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                let m = string_stops(w);
                 if m != 0 {
-                    i += (m.trailing_zeros() / 8) as usize;
+                    let before = m.trailing_zeros() / 8;
+                    // The bytes before the stop (fewer than eight, so the shift is in range).
+                    high |= w & HIGH & ((1u64 << (8 * before)) - 1);
+                    i += before as usize;
                     break;
                 }
+                high |= w & HIGH;
                 i += 8;
             }
             match *t.get(i)? {
                 b'"' => {
+                    if high != 0 && std::str::from_utf8(&t[start..i]).is_err() {
+                        return None;
+                    }
                     self.i = i + 1;
                     return Some((start, i, escaped));
                 }
@@ -372,7 +380,10 @@ impl Direct<'_, '_, '_> {
                     i += 2;
                 }
                 0..=0x1f => return None,
-                _ => i += 1,
+                b => {
+                    high |= u64::from(b & 0x80);
+                    i += 1;
+                }
             }
         }
     }
@@ -1050,6 +1061,22 @@ mod tests {
             }
             // Not UTF-8: simd-json rejects it, so the direct pass must not take it.
             assert!(!check(&t, mode, b"{\"a\":\"\xff\"}"));
+            // ... wherever the bad byte is: in a long value, a key, a skipped value, after
+            // the object, in a later chunk than a good non-ASCII byte.
+            for bad in [
+                &b"{\"a\":\"abcdefghij\xffklmnopq\"}"[..],
+                b"{\"abcdefghijkl\xe9\":1}",
+                b"{\"zzz\":\"abcdefgh\xc3\xa9ijklmn\xe9\"}",
+                b"{\"a\":1} \xff",
+                b"{\"a\":\"\\\xc3\xa9\"}",
+            ] {
+                assert!(!check(&t, mode, bad), "{}", String::from_utf8_lossy(bad));
+            }
+            assert!(check(
+                &t,
+                mode,
+                "{\"a\":\"abcdefgh é ijklmnop 日本 qrst\"}".as_bytes()
+            ));
             let deep = format!("{}1{}", r#"{"a":"#.repeat(80), "}".repeat(80));
             assert!(!check(&t, mode, deep.as_bytes()));
         }
