@@ -20,7 +20,7 @@ use clap::Args;
 
 use super::CliError;
 use crate::correlator::shard::{CorrAlert, Shard};
-use crate::correlator::{CorrOptions, Correlations, Policy, checkpoint};
+use crate::correlator::{CorrOptions, Correlations, HitBatch, Policy, checkpoint};
 use crate::engine::{self, EngineConfig};
 use crate::event::time::Tz;
 use crate::event::{FieldMode, Timestamp};
@@ -654,6 +654,9 @@ fn run_parallel(
     let (work_tx, work_rx) = bounded::<(u64, Batch)>(threads * 2);
     let (done_tx, done_rx) = bounded::<Worked>(threads * 2);
     let (pool_tx, pool_rx) = bounded::<Batch>(threads * 4);
+    // Applied hit batches go back to the workers, so their buffers keep their capacity
+    // instead of growing again from nothing for every read buffer.
+    let (hits_pool_tx, hits_pool_rx) = bounded::<HitBatch>(threads * 4);
     let mut totals = Totals::default();
     let mut write_err: Option<io::Error> = None;
     let mut corr_out: Vec<CorrAlert> = Vec::new();
@@ -695,6 +698,7 @@ fn run_parallel(
         let mut workers = Vec::new();
         for _ in 0..threads {
             let (work_rx, done_tx, pool_tx) = (work_rx.clone(), done_tx.clone(), pool_tx.clone());
+            let hits_pool_rx = hits_pool_rx.clone();
             let eng = eng.clone();
             workers.push(s.spawn(move || {
                 let mut stage = crate::runner::Stage::new(
@@ -717,7 +721,10 @@ fn run_parallel(
                         bytes: batch.data.len() as u64,
                         events: batch.len() as u64,
                         detections,
-                        hits: std::mem::take(&mut stage.batches[0]),
+                        hits: std::mem::replace(
+                            &mut stage.batches[0],
+                            hits_pool_rx.try_recv().unwrap_or_default(),
+                        ),
                     };
                     let _ = pool_tx.try_send(batch);
                     if done_tx.send(w).is_err() {
@@ -746,9 +753,12 @@ fn run_parallel(
                         break 'recv;
                     }
                 }
-                if !w.hits.hits.is_empty() {
-                    shard.process(&w.hits, &mut corr_out);
+                let mut hits = w.hits;
+                if !hits.hits.is_empty() {
+                    shard.process(&hits, &mut corr_out);
                 }
+                hits.clear();
+                let _ = hits_pool_tx.try_send(hits);
                 for ca in corr_out.drain(..) {
                     if let Err(e) = emitter.correlation(&ca) {
                         write_err = Some(e);
