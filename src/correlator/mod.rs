@@ -18,6 +18,8 @@
 //! and evidence (`shard.rs`), checkpoints (`checkpoint.rs`).
 
 pub mod checkpoint;
+mod index;
+mod mem;
 pub mod shard;
 pub mod window;
 

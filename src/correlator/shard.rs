@@ -26,6 +26,8 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use super::index::KeyIndex;
+use super::mem;
 use super::window::{self, Decision, Point, Spec, Window};
 use super::{CorrId, Correlations, GROUP_SEP, HitBatch, Policy, key_hash};
 use crate::sigma::correlation::CorrType;
@@ -109,9 +111,6 @@ struct Extra {
     group: Option<Box<[u8]>>,
 }
 
-/// Slots, found by their record's key (which is already a hash): 4 bytes per bucket.
-type SlotTable = hashbrown::HashTable<u32>;
-
 /// The keys of one correlation rule. Each key is one fixed-size record in `words`, so a hit
 /// touches the index and one record (two cache misses at 10 M keys, the limit at that size):
 ///
@@ -126,7 +125,7 @@ type SlotTable = hashbrown::HashTable<u32>;
 /// at the table's load) plus a 72-byte record.
 #[derive(Debug)]
 pub struct Store {
-    index: SlotTable,
+    index: KeyIndex,
     words: Vec<i64>,
     /// Words per record: 3 + cap for `event_count`, 3 otherwise.
     stride: usize,
@@ -147,7 +146,7 @@ impl Store {
             spec.immediate && spec.kind == CorrType::EventCount && spec.cap <= LEN_MASK as usize;
         let cap = if counts { spec.cap } else { 0 };
         Store {
-            index: SlotTable::new(),
+            index: KeyIndex::new(),
             words: Vec::new(),
             stride: 3 + cap,
             cap,
@@ -194,44 +193,63 @@ impl Store {
     #[inline]
     fn find(&self, key: u64) -> Option<usize> {
         let (words, stride) = (&self.words, self.stride);
-        self.index
-            .find(key, |&s| words[s as usize * stride] as u64 == key)
-            .map(|&s| s as usize)
+        self.index.find(key, |s| words[s * stride] as u64 == key)
+    }
+
+    /// Starts loading the index line `key` probes first (step one of `Shard::process`'s
+    /// pipeline).
+    #[inline]
+    fn prefetch_index(&self, key: u64) {
+        self.index.prefetch(key);
+    }
+
+    /// Starts loading the state of `key`'s record, if it has one (step two: the index line
+    /// arrived meanwhile). A hint only: the record is confirmed when the hit is applied.
+    #[inline]
+    fn prefetch_record(&self, key: u64) {
+        let Some(slot) = self.index.peek(key).filter(|&s| s < self.len()) else {
+            return;
+        };
+        if self.cap == 0 {
+            mem::prefetch(self.windows.as_ptr().wrapping_add(slot));
+        }
+        let first = self.words.as_ptr().wrapping_add(slot * self.stride);
+        mem::prefetch(first);
+        // A record longer than a line spans two (72 bytes for `event_count ≥ 6`); the
+        // timestamps are what the hit reads, so load its last word's line as well.
+        mem::prefetch(first.wrapping_add(self.stride - 1));
     }
 
     /// Points `key`'s entry at `slot` (inserting it if new).
     fn index_set(&mut self, key: u64, slot: usize) {
         let (words, stride) = (&self.words, self.stride);
-        match self
+        if !self
             .index
-            .find_entry(key, |&s| words[s as usize * stride] as u64 == key)
+            .set(key, slot, |s| words[s * stride] as u64 == key)
         {
-            Ok(mut e) => *e.get_mut() = slot as u32,
-            Err(_) => {
-                self.index
-                    .insert_unique(key, slot as u32, |&s| words[s as usize * stride] as u64);
-            }
+            self.index.insert(key, slot);
         }
     }
 
     fn index_remove(&mut self, key: u64) {
         let (words, stride) = (&self.words, self.stride);
-        if let Ok(e) = self
-            .index
-            .find_entry(key, |&s| words[s as usize * stride] as u64 == key)
-        {
-            e.remove();
-        }
+        self.index.remove(key, |s| words[s * stride] as u64 == key);
     }
 
+    /// Adds a record for `key`, which has none.
     fn push(&mut self, key: u64, spec: &Spec) -> usize {
+        let slot = self.push_record(key, spec);
+        self.index.insert(key, slot);
+        slot
+    }
+
+    fn push_record(&mut self, key: u64, spec: &Spec) -> usize {
         let slot = self.len();
         self.words.extend_from_slice(&[key as i64, 0, 0]);
         self.words.resize(self.words.len() + self.cap, 0);
         if self.cap == 0 {
             self.windows.push(Window::new(spec));
         }
-        self.index_set(key, slot);
         slot
     }
 
@@ -372,7 +390,9 @@ impl Store {
 
     /// Puts a checkpoint record back.
     fn import(&mut self, k: KeyState, spec: &Spec) {
-        let slot = self.push(k.key, spec);
+        // A key twice in a checkpoint: the index names the later record.
+        let slot = self.push_record(k.key, spec);
+        self.index_set(k.key, slot);
         self.set_evidence(slot, k.evidence);
         if k.group.is_some() || k.open.is_some() {
             let e = self.extra_mut(slot);
@@ -394,7 +414,7 @@ impl Store {
 
     /// Heap bytes held per the containers' capacities (for the bytes-per-key figure).
     pub fn heap_bytes(&self) -> usize {
-        let table = self.index.capacity() * (std::mem::size_of::<u32>() + 1);
+        let table = self.index.capacity() * std::mem::size_of::<u64>();
         let windows: usize = self
             .windows
             .iter()
@@ -542,6 +562,11 @@ impl EvidenceRing {
     }
 }
 
+/// How many hits ahead `Shard::process` loads records (and twice as far, index lines):
+/// enough misses in flight to cover memory latency, few enough that lines are not evicted
+/// before use.
+const AHEAD: usize = 8;
+
 /// The shard: compiled rules (shared) and the state they drive (its own).
 pub struct Shard {
     corrs: Arc<Correlations>,
@@ -622,7 +647,35 @@ impl Shard {
     pub fn process(&mut self, batch: &HitBatch, out: &mut Vec<CorrAlert>) {
         let c = &*self.corrs;
         let st = &mut self.st;
-        for h in &batch.hits {
+        let hits = &batch.hits;
+        // At 1 M+ live keys every hit misses the cache twice, on its index entry and then on
+        // its record, one after the other (issue 4). A software pipeline overlaps those
+        // misses across the batch: the index line of hit `i + 2·AHEAD` and the record of hit
+        // `i + AHEAD` (whose index line arrived meanwhile) start loading while hit `i` is
+        // applied. Hints only: every hit is still looked up, in order, when applied.
+        let prefetch_index = |st: &State, i: usize| {
+            if let Some(h) = hits.get(i)
+                && let Some(s) = st.stores.get(h.corr.0 as usize)
+            {
+                s.prefetch_index(h.key);
+            }
+        };
+        let prefetch_record = |st: &State, i: usize| {
+            if let Some(h) = hits.get(i)
+                && let Some(s) = st.stores.get(h.corr.0 as usize)
+            {
+                s.prefetch_record(h.key);
+            }
+        };
+        for i in 0..2 * AHEAD {
+            prefetch_index(st, i);
+        }
+        for i in 0..AHEAD {
+            prefetch_record(st, i);
+        }
+        for (i, h) in hits.iter().enumerate() {
+            prefetch_index(st, i + 2 * AHEAD);
+            prefetch_record(st, i + AHEAD);
             st.stats.hits += 1;
             if h.time < st.watermark() {
                 st.stats.late += 1;
