@@ -128,6 +128,8 @@ struct Kv {
     stop: Option<u8>,
     /// Bits of `keys` that must all be found for the pattern to match.
     require: u32,
+    /// Bits of `keys` starting with each byte: a token is compared only with those.
+    by_first: Box<[u32; 256]>,
 }
 
 /// A `classify:` entry: sets `to` to the first class one of whose words appears in `from`
@@ -732,26 +734,29 @@ fn match_kv(kv: &Kv, t: &[u8], caps: &mut Vec<(Option<FieldId>, usize, usize)>) 
     let all = u32::MAX >> (32 - kv.keys.len());
     let mut found = 0u32;
     let mut i = start;
-    // Tokens are short: one byte loop finds the '=' and the end, no search calls.
-    while i < t.len() {
+    // Token ends come from one SIMD scan for spaces; a token is compared only with the
+    // keys that start with its first byte (a key holds no '=', so `KEY=` at the token's
+    // start is the same test as "the text before the token's first '=' is KEY").
+    let mut spaces = memchr::memchr_iter(b' ', &t[start..]);
+    'tokens: while i < t.len() {
         if kv.stop == Some(t[i]) {
             break;
         }
-        let mut eq = usize::MAX;
-        let mut end = i;
-        while end < t.len() && t[end] != b' ' {
-            if eq == usize::MAX && t[end] == b'=' {
-                eq = end;
-            }
-            end += 1;
-        }
-        if eq != usize::MAX
-            && let Some(k) = kv.keys.iter().position(|(n, _)| same(n, &t[i..eq]))
-            && found & (1 << k) == 0
-        {
-            found |= 1 << k;
-            caps.push((Some(kv.keys[k].1), eq + 1, end));
-            if found == all {
+        let end = spaces.next().map_or(t.len(), |p| start + p);
+        let tok = &t[i..end];
+        let mut cand = kv.by_first[usize::from(t[i])];
+        while cand != 0 {
+            let k = cand.trailing_zeros() as usize;
+            cand &= cand - 1;
+            let key = &kv.keys[k].0;
+            if tok.len() > key.len() && tok[key.len()] == b'=' && starts(tok, key) {
+                if found & (1 << k) == 0 {
+                    found |= 1 << k;
+                    caps.push((Some(kv.keys[k].1), i + key.len() + 1, end));
+                    if found == all {
+                        break 'tokens;
+                    }
+                }
                 break;
             }
         }
@@ -799,6 +804,13 @@ fn required_literal(src: &str) -> Option<Vec<u8>> {
         best = run;
     }
     (!best.is_empty()).then_some(best)
+}
+
+/// `t.starts_with(l)` compared inline: keys and pattern literals are a few bytes, where a
+/// `memcmp` call costs more than the comparison.
+#[inline]
+fn starts(t: &[u8], l: &[u8]) -> bool {
+    t.len() >= l.len() && t.iter().zip(l).all(|(a, b)| a == b)
 }
 
 /// `a == b` for the short keys and values extractors compare, without a `memcmp` call for
@@ -1010,6 +1022,12 @@ fn compile_kv(kv: &Value, pm: &yaml_serde::Mapping, table: &mut FieldTable) -> R
         let (Some(k), Some(f)) = (scalar_text(k), scalar_text(f)) else {
             return Err(Problem::new("kv: keys and fields must be text"));
         };
+        if k.is_empty() || k.contains([' ', '=']) {
+            return Err(Problem::new(format!(
+                "kv: key {k:?} can never be the text before a token's '='"
+            ))
+            .near(k));
+        }
         keys.push((k.into_bytes().into(), table.intern(&f)));
     }
     if keys.is_empty() || keys.len() > 32 {
@@ -1034,7 +1052,12 @@ fn compile_kv(kv: &Value, pm: &yaml_serde::Mapping, table: &mut FieldTable) -> R
             )));
         }
     };
+    let mut by_first = Box::new([0u32; 256]);
+    for (b, (k, _)) in keys.iter().enumerate() {
+        by_first[usize::from(k[0])] |= 1 << b;
+    }
     Ok(Kv {
+        by_first,
         keys,
         from: text("from")
             .filter(|f| !f.is_empty())
