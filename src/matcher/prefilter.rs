@@ -63,9 +63,13 @@ pub fn rare_in_text(b: u8) -> bool {
     !(0x20..0x80).contains(&b) || b"~^|%${}<>'`;@#!&*+=[]?\"".contains(&b)
 }
 
-/// A literal selective enough to prefilter on.
+/// A literal selective enough to prefilter on. Two bytes are enough when both are rare:
+/// `^^` (cmd escapes) or a Cyrillic letter (two non-ASCII bytes in UTF-8, SigmaHQ's
+/// homoglyph rules), which without this ran on every process event.
 fn usable(lit: &[u8]) -> bool {
-    lit.len() > MIN_LITERAL || (lit.len() == MIN_LITERAL && lit.iter().any(|&b| rare_in_text(b)))
+    lit.len() > MIN_LITERAL
+        || (lit.len() == MIN_LITERAL && lit.iter().any(|&b| rare_in_text(b)))
+        || (lit.len() == 2 && lit.iter().all(|&b| rare_in_text(b)))
 }
 
 /// Fields with at least this many literals are searched with a [`LiteralSet`]; smaller sets
@@ -183,7 +187,7 @@ pub fn select(all: &mut [Option<Vec<Group>>]) {
                 .filter(|g| {
                     !g.is_empty()
                         && common(g) < too_common
-                        && g.iter().all(|a| a.lit.len() >= super::literals::MIN_LEN)
+                        && g.iter().all(|a| a.lit.len() >= MIN_LITERAL)
                 })
                 .min_by_key(|g| (common(g), std::cmp::Reverse(score(g))))
                 .cloned()
