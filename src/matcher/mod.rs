@@ -192,7 +192,7 @@ impl RuleSet {
             .iter()
             .map(|(_, _, _, n, _)| prefilter::necessary(n, &leaves))
             .collect();
-        prefilter::select(&mut atoms);
+        prefilter::select(&mut atoms, &buckets);
         let prefilter = prefilter::Prefilter::build(&atoms, &buckets, router.bucket_count());
         let mut always = vec![Vec::new(); router.bucket_count()];
         let mut out = Vec::with_capacity(compiled.len());
