@@ -8,17 +8,25 @@
 //! (by a static byte-frequency prior: `\`, `.` and `e` are everywhere, `q` and `~` are not),
 //! then as the one fewest other literals share.
 //! Scanning slides over the (lowercased) value once, probing at each position one bit of a
-//! 32 KiB bitmap (it stays in L1) of hashed 4-byte anchors, and, when the set has 3-byte
-//! anchors, one bit of a second, 8 KiB bitmap of those. Almost every position fails there;
-//! the rare ones that pass look their window up in a hash table of anchors, and every
-//! candidate literal is compared in full. So a report is exact (no false positives reach
-//! the caller) and complete: every occurrence of every literal contains its anchor at a
-//! known offset, the anchor set the bit probed at that offset, and every offset is probed.
+//! bitmap of hashed 4-byte anchors, and, when the set has 3-byte anchors, one bit of a
+//! second bitmap of those. Each bitmap is sized to its anchor count (~128 bits per anchor,
+//! 512 B to 32 KiB): an event scans several fields, each with its own set, and one 32 KiB
+//! bitmap per field no longer fit in L1 together (the SigmaHQ set has ~9 such fields).
+//! Almost every position fails there; the rare ones that pass look their window up in a
+//! hash table of anchors, and every candidate literal is compared in full. So a report is
+//! exact (no false positives reach the caller) and complete: every occurrence of every
+//! literal contains its anchor at a known offset, the anchor set the bit probed at that
+//! offset, and every offset is probed.
+//!
+//! Literals of 2 bytes (`^^`, a Cyrillic letter) are their own anchors, kept in a direct
+//! 64 Ki-bit table. Their positions are only probed in values that can hold one: when
+//! every such literal starts with a non-ASCII byte or one of at most three ASCII bytes, a
+//! value that is ASCII and holds none of those bytes (found with `memchr3`) is skipped.
 
 use hashbrown::HashMap;
 
 /// Shortest literal this set indexes.
-pub const MIN_LEN: usize = 3;
+pub const MIN_LEN: usize = 2;
 
 #[derive(Clone, Copy, Debug)]
 struct Cand {
@@ -30,10 +38,16 @@ struct Cand {
 /// A set of lowercase literals, each with an id (its index at build time).
 #[derive(Debug, Default)]
 pub struct LiteralSet {
-    /// Bit per hashed 4-byte anchor; 2^[`BITS4`] bits.
+    /// Bit per hashed 4-byte anchor; 2^`shift4` bits (see [`bitmap_bits`]).
     bits4: Box<[u64]>,
-    /// Bit per hashed 3-byte anchor; 2^[`BITS3`] bits; empty when there are none.
+    shift4: u32,
+    /// Bit per hashed 3-byte anchor; 2^`shift3` bits; empty when there are none.
     bits3: Box<[u64]>,
+    shift3: u32,
+    /// Bit per 2-byte literal, indexed by its two bytes (little-endian); empty when none.
+    bits2: Box<[u64]>,
+    /// Which values can hold a 2-byte literal (see [`Pairs`]).
+    pairs: Pairs,
     /// Key: the anchor's bytes, little-endian, with its width in bits 32..; see [`key`].
     table: HashMap<u64, Box<[Cand]>>,
     /// Literal bytes, and each literal's (start, len) in it.
@@ -46,10 +60,79 @@ fn key(anchor: u32, width: usize) -> u64 {
     anchor as u64 | (width as u64) << 32
 }
 
-/// 2^18 bits: 32 KiB, an L1 data cache.
-const BITS4: u32 = 18;
-/// 3-byte anchors are few (only literals with a byte rare in text get one).
-const BITS3: u32 = 16;
+/// Most bitmap bits: 2^18 bits, 32 KiB, an L1 data cache.
+const MAX_BITS: u32 = 18;
+/// Fewest bitmap bits: 2^12, 512 B.
+const MIN_BITS: u32 = 12;
+
+/// log2 of the bitmap size for `anchors` anchors: about 128 bits per anchor, so that <1% of
+/// the bits are set and a probe of text seldom passes (hashes spread the anchors); 32 bits
+/// per anchor cost 1.3% more instructions on SigmaHQ in false passes to `verify`.
+fn bitmap_bits(anchors: usize) -> u32 {
+    let want = (anchors.max(1) * 128).next_power_of_two().trailing_zeros();
+    want.clamp(MIN_BITS, MAX_BITS)
+}
+
+/// The first bytes of a set's 2-byte literals, as a quick test of whether a value can
+/// hold one of them at all.
+#[derive(Clone, Debug, Default)]
+enum Pairs {
+    /// No 2-byte literals.
+    #[default]
+    None,
+    /// Every 2-byte literal starts with a non-ASCII byte (when `non_ascii`) or with one
+    /// of `ascii` (at most three; unused slots repeat a used one).
+    Few {
+        non_ascii: bool,
+        ascii: Option<[u8; 3]>,
+    },
+    /// Too many first bytes to look for: every value is probed.
+    Many,
+}
+
+impl Pairs {
+    fn of(lits: &[&[u8]]) -> Pairs {
+        let firsts: std::collections::BTreeSet<u8> =
+            lits.iter().filter(|l| l.len() == 2).map(|l| l[0]).collect();
+        if firsts.is_empty() {
+            return Pairs::None;
+        }
+        let non_ascii = firsts.iter().any(|b| !b.is_ascii());
+        let ascii: Vec<u8> = firsts.iter().copied().filter(u8::is_ascii).collect();
+        match ascii[..] {
+            [] => Pairs::Few {
+                non_ascii,
+                ascii: None,
+            },
+            [a] => Pairs::Few {
+                non_ascii,
+                ascii: Some([a, a, a]),
+            },
+            [a, b] => Pairs::Few {
+                non_ascii,
+                ascii: Some([a, b, b]),
+            },
+            [a, b, c] => Pairs::Few {
+                non_ascii,
+                ascii: Some([a, b, c]),
+            },
+            _ => Pairs::Many,
+        }
+    }
+
+    /// Whether `hay` may hold a 2-byte literal (never false when it does).
+    #[inline]
+    fn may_hold(&self, hay: &[u8]) -> bool {
+        match self {
+            Pairs::None => false,
+            Pairs::Many => true,
+            Pairs::Few { non_ascii, ascii } => {
+                (*non_ascii && !hay.is_ascii())
+                    || ascii.is_some_and(|[a, b, c]| memchr::memchr3(a, b, c, hay).is_some())
+            }
+        }
+    }
+}
 
 /// The bitmap slot of a window, `bits` wide.
 #[inline(always)]
@@ -75,10 +158,10 @@ fn commonness(b: u8) -> u32 {
 
 #[inline]
 fn window(b: &[u8], i: usize, width: usize) -> u32 {
-    if width == 4 {
-        u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-    } else {
-        u32::from_le_bytes([b[i], b[i + 1], b[i + 2], 0])
+    match width {
+        4 => u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]),
+        3 => u32::from_le_bytes([b[i], b[i + 1], b[i + 2], 0]),
+        _ => u32::from_le_bytes([b[i], b[i + 1], 0, 0]),
     }
 }
 
@@ -89,7 +172,7 @@ impl LiteralSet {
             lits.iter().all(|l| l.len() >= MIN_LEN),
             "literals must be at least {MIN_LEN} bytes"
         );
-        let width = |l: &[u8]| if l.len() >= 4 { 4 } else { 3 };
+        let width = |l: &[u8]| l.len().min(4);
         // How many literals contain each window: pick the rarest window as the anchor.
         let mut freq: HashMap<u64, u32> = HashMap::new();
         for l in lits {
@@ -129,23 +212,33 @@ impl LiteralSet {
             set.spans.push((set.bytes.len() as u32, l.len() as u32));
             set.bytes.extend_from_slice(l);
         }
-        let mut bits4 = vec![0u64; (1usize << BITS4) / 64];
-        let mut bits3 = Vec::new();
+        let count = |width: u64| table.keys().filter(|&&k| k >> 32 == width).count();
+        let (n4, n3, n2) = (count(4), count(3), count(2));
+        set.shift4 = bitmap_bits(n4);
+        set.shift3 = bitmap_bits(n3);
+        let mut bits4 = vec![0u64; (1usize << set.shift4) / 64];
+        let mut bits3 = vec![
+            0u64;
+            if n3 > 0 {
+                (1usize << set.shift3) / 64
+            } else {
+                0
+            }
+        ];
+        let mut bits2 = vec![0u64; if n2 > 0 { (1usize << 16) / 64 } else { 0 }];
         for &k in table.keys() {
             let (w, width) = (k as u32, (k >> 32) as usize);
-            if width == 4 {
-                let s = slot(w, BITS4);
-                bits4[s / 64] |= 1 << (s % 64);
-            } else {
-                if bits3.is_empty() {
-                    bits3 = vec![0u64; (1usize << BITS3) / 64];
-                }
-                let s = slot(w, BITS3);
-                bits3[s / 64] |= 1 << (s % 64);
-            }
+            let (map, s) = match width {
+                4 => (&mut bits4, slot(w, set.shift4)),
+                3 => (&mut bits3, slot(w, set.shift3)),
+                _ => (&mut bits2, w as usize),
+            };
+            map[s / 64] |= 1 << (s % 64);
         }
         set.bits4 = bits4.into_boxed_slice();
         set.bits3 = bits3.into_boxed_slice();
+        set.bits2 = bits2.into_boxed_slice();
+        set.pairs = Pairs::of(lits);
         set.table = table
             .into_iter()
             .map(|(k, v)| (k, v.into_boxed_slice()))
@@ -191,15 +284,16 @@ impl LiteralSet {
     pub fn scan(&self, hay: &[u8], mut f: impl FnMut(u32)) {
         let f: &mut dyn FnMut(u32) = &mut f;
         let (b4, b3) = (&*self.bits4, &*self.bits3);
+        let (s4, s3) = (self.shift4, self.shift3);
         let has3 = !b3.is_empty();
         for (i, w) in hay.windows(4).enumerate() {
             let a = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-            if test(b4, slot(a, BITS4)) {
+            if test(b4, slot(a, s4)) {
                 self.verify(key(a, 4), i, hay, f);
             }
             if has3 {
                 let a3 = a & 0x00FF_FFFF;
-                if test(b3, slot(a3, BITS3)) {
+                if test(b3, slot(a3, s3)) {
                     self.verify(key(a3, 3), i, hay, f);
                 }
             }
@@ -208,8 +302,24 @@ impl LiteralSet {
         if has3 && hay.len() >= 3 {
             let i = hay.len() - 3;
             let a3 = window(hay, i, 3);
-            if test(b3, slot(a3, BITS3)) {
+            if test(b3, slot(a3, s3)) {
                 self.verify(key(a3, 3), i, hay, f);
+            }
+        }
+        if self.pairs.may_hold(hay) {
+            self.scan_pairs(hay, f);
+        }
+    }
+
+    /// Reports the 2-byte literals in `hay` (the rare path: see [`Pairs`]).
+    #[cold]
+    #[inline(never)]
+    fn scan_pairs(&self, hay: &[u8], f: &mut dyn FnMut(u32)) {
+        let b2 = &*self.bits2;
+        for (i, w) in hay.windows(2).enumerate() {
+            let a = u16::from_le_bytes([w[0], w[1]]) as u32;
+            if test(b2, a as usize) {
+                self.verify(key(a, 2), i, hay, f);
             }
         }
     }
@@ -235,7 +345,7 @@ mod tests {
         /// Reports exactly the literals a naive search finds (small alphabet: many overlaps).
         #[test]
         fn agrees_with_naive_search(
-            lits in proptest::collection::vec(proptest::collection::vec(b'a'..b'e', 3..9), 1..40),
+            lits in proptest::collection::vec(proptest::collection::vec(b'a'..b'e', 2..9), 1..40),
             hay in proptest::collection::vec(b'a'..b'e', 0..200),
         ) {
             let refs: Vec<&[u8]> = lits.iter().map(|l| l.as_slice()).collect();
@@ -246,6 +356,48 @@ mod tests {
             got.dedup();
             prop_assert_eq!(got, naive(&lits, &hay));
         }
+    }
+
+    proptest! {
+        /// The same with 2-byte literals over bytes that take every path of the pair test:
+        /// non-ASCII first bytes, a few ASCII ones, and more than three.
+        #[test]
+        fn agrees_with_naive_search_on_pairs(
+            lits in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![b'a', b'b', b'^', b'|', b'%', 0xD0, 0x90]),
+                    2..5,
+                ),
+                1..12,
+            ),
+            hay in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'b', b'^', b'|', b'%', 0xD0, 0x90]),
+                0..80,
+            ),
+        ) {
+            let refs: Vec<&[u8]> = lits.iter().map(|l| l.as_slice()).collect();
+            let set = LiteralSet::build(&refs);
+            let mut got = Vec::new();
+            set.scan(&hay, |id| got.push(id));
+            got.sort();
+            got.dedup();
+            prop_assert_eq!(got, naive(&lits, &hay));
+        }
+    }
+
+    #[test]
+    fn finds_two_byte_literals() {
+        let cyr = "\u{430}".as_bytes();
+        let set = LiteralSet::build(&[b"^^", cyr, b"whoami"]);
+        let mut got = Vec::new();
+        set.scan(b"cmd /c who^^ami", |id| got.push(id));
+        assert_eq!(got, vec![0]);
+        got.clear();
+        set.scan("c:\\\u{430}pp\\x.exe".as_bytes(), |id| got.push(id));
+        assert_eq!(got, vec![1]);
+        got.clear();
+        set.scan(b"cmd /c whoami ^ x", |id| got.push(id));
+        assert_eq!(got, vec![2]);
     }
 
     #[test]

@@ -52,6 +52,11 @@ pub const MAX_GROUPS: usize = 64;
 /// Groups kept per rule once all rules' groups are known (see [`select`]).
 pub const KEEP_GROUPS: usize = 3;
 
+/// Fewest rules a route bucket must hold before an atom all of them need counts as too
+/// common (see [`select`]): in a bucket of two, both rules needing `\whoami.exe` says
+/// nothing about the bucket's events.
+pub const BUCKET_MIN: usize = 4;
+
 /// Literals shorter than this occur in almost every value (`-`, `/c`) and would report at
 /// every occurrence: groups holding one are not used. A literal of exactly this length is
 /// used only when it has a byte that is rare in logs (see [`rare_in_text`]): `☠` or `~1\`
@@ -63,9 +68,13 @@ pub fn rare_in_text(b: u8) -> bool {
     !(0x20..0x80).contains(&b) || b"~^|%${}<>'`;@#!&*+=[]?\"".contains(&b)
 }
 
-/// A literal selective enough to prefilter on.
+/// A literal selective enough to prefilter on. Two bytes are enough when both are rare:
+/// `^^` (cmd escapes) or a Cyrillic letter (two non-ASCII bytes in UTF-8, SigmaHQ's
+/// homoglyph rules), which without this ran on every process event.
 fn usable(lit: &[u8]) -> bool {
-    lit.len() > MIN_LITERAL || (lit.len() == MIN_LITERAL && lit.iter().any(|&b| rare_in_text(b)))
+    lit.len() > MIN_LITERAL
+        || (lit.len() == MIN_LITERAL && lit.iter().any(|&b| rare_in_text(b)))
+        || (lit.len() == 2 && lit.iter().all(|&b| rare_in_text(b)))
 }
 
 /// Fields with at least this many literals are searched with a [`LiteralSet`]; smaller sets
@@ -150,23 +159,59 @@ fn groups(n: &Node, leaves: &[LeafDef]) -> Option<Vec<Group>> {
 /// negative; it only trades some selectivity for less work per hit. A group is as common as
 /// its most common atom, and an atom is as common as the number of rules that need it: a
 /// literal that a pipeline added to a thousand rules (`Channel: …Sysmon/Operational`) is in
-/// nearly every event they see, while `\whoami.exe` is rare. Such very common groups are
-/// kept only when a rule has nothing else.
-pub fn select(all: &mut [Option<Vec<Group>>]) {
+/// nearly every event they see, while `\whoami.exe` is rare. An atom that every rule of a
+/// route bucket needs (of at least [`BUCKET_MIN`] rules) is as common, however few rules
+/// need it overall: it describes the bucket's events (`action: request` in every rule on web
+/// server logs, so in every web server event), not what sets one rule apart from the others
+/// there. ("Most rules" rather than all cost ~2% on SigmaHQ: it also caught literals
+/// shared by the rules of a small bucket that do set them apart from the bucket's events.) Such very common
+/// groups are kept only when a rule has nothing else.
+///
+/// `buckets[i]` are rule `i`'s route buckets.
+pub fn select(all: &mut [Option<Vec<Group>>], buckets: &[Vec<BucketId>]) {
     let mut popularity: hashbrown::HashMap<Atom, usize> = hashbrown::HashMap::new();
-    for gs in all.iter().flatten() {
-        for g in gs {
-            for a in g {
-                *popularity.entry(a.clone()).or_default() += 1;
+    let mut in_bucket: hashbrown::HashMap<(Atom, BucketId), usize> = hashbrown::HashMap::new();
+    let mut bucket_rules: hashbrown::HashMap<BucketId, usize> = hashbrown::HashMap::new();
+    for (gs, bs) in all.iter().zip(buckets) {
+        for b in bs {
+            *bucket_rules.entry(*b).or_default() += 1;
+        }
+        let Some(gs) = gs else { continue };
+        for a in gs.iter().flatten() {
+            *popularity.entry(a.clone()).or_default() += 1;
+        }
+        let mut atoms: Vec<&Atom> = gs.iter().flatten().collect();
+        atoms.sort();
+        atoms.dedup();
+        for a in atoms {
+            for b in bs {
+                *in_bucket.entry((a.clone(), *b)).or_default() += 1;
             }
         }
     }
     let too_common = (all.len() / 16).max(64);
-    for slot in all.iter_mut() {
+    // Atoms every rule of one of their buckets needs (see above).
+    let bucket_common: hashbrown::HashSet<(Atom, BucketId)> = in_bucket
+        .into_iter()
+        .filter(|&((_, b), n)| {
+            let rules = bucket_rules[&b];
+            rules >= BUCKET_MIN && n == rules
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for (slot, bs) in all.iter_mut().zip(buckets) {
         let Some(gs) = slot else { continue };
         let common = |g: &Group| {
             g.iter()
-                .map(|a| popularity.get(a).copied().unwrap_or(0))
+                .map(|a| {
+                    // Only for the rules of that bucket: `IntegrityLevel: System` in every
+                    // rule of a small bucket says nothing about process creations.
+                    if bs.iter().any(|b| bucket_common.contains(&(a.clone(), *b))) {
+                        too_common
+                    } else {
+                        popularity.get(a).copied().unwrap_or(0)
+                    }
+                })
                 .max()
                 .unwrap_or(0)
         };
@@ -183,7 +228,7 @@ pub fn select(all: &mut [Option<Vec<Group>>]) {
                 .filter(|g| {
                     !g.is_empty()
                         && common(g) < too_common
-                        && g.iter().all(|a| a.lit.len() >= super::literals::MIN_LEN)
+                        && g.iter().all(|a| a.lit.len() >= MIN_LITERAL)
                 })
                 .min_by_key(|g| (common(g), std::cmp::Reverse(score(g))))
                 .cloned()
@@ -261,70 +306,86 @@ fn literal_set_score(v: &[Box<[u8]>]) -> (usize, std::cmp::Reverse<usize>) {
     )
 }
 
-/// The byte a class stands for when it is one byte, one character, or an ASCII letter in
-/// both cases (`(?i)a`), lowercased; the prefilter compares ASCII-case-insensitively, so
-/// `[Aa]` is the literal `a`. `(?i)k` is not (it also holds the Kelvin sign `K`).
-fn class_literal(c: &regex_syntax::hir::Class) -> Option<Vec<u8>> {
+/// Most characters a class may hold and still count as alternatives of a literal (`(?i)s`
+/// is `S`, `s` and the long s `ſ`; `(?i)k` also holds the Kelvin sign).
+const CLASS_ALTS: usize = 4;
+
+/// Most alternatives a run of literals may grow to (each `(?i)s` doubles them) before it
+/// ends and a new run starts.
+const RUN_ALTS: usize = 16;
+
+/// The strings a class matches when it holds at most [`CLASS_ALTS`] characters (or bytes),
+/// each ASCII-lowercased and deduplicated: the prefilter compares ASCII-case-insensitively,
+/// so `[Aa]` is the one literal `a` and `(?i)s` the two `s` and `ſ`.
+fn class_alternatives(c: &regex_syntax::hir::Class) -> Option<Vec<Vec<u8>>> {
     use regex_syntax::hir::Class;
+    let mut out: Vec<Vec<u8>> = Vec::new();
     match c {
         Class::Bytes(b) => {
-            let r = b.ranges();
-            match r {
-                [x] if x.start() == x.end() => Some(vec![x.start().to_ascii_lowercase()]),
-                [x, y]
-                    if x.start() == x.end()
-                        && y.start() == y.end()
-                        && x.start().is_ascii_alphabetic()
-                        && x.start().to_ascii_lowercase() == y.start() =>
-                {
-                    Some(vec![y.start()])
-                }
-                _ => None,
+            let n: usize = b
+                .ranges()
+                .iter()
+                .map(|r| (r.end() - r.start()) as usize + 1)
+                .sum();
+            if n > CLASS_ALTS {
+                return None;
+            }
+            for r in b.ranges() {
+                out.extend((r.start()..=r.end()).map(|x| vec![x.to_ascii_lowercase()]));
             }
         }
         Class::Unicode(u) => {
-            let r = u.ranges();
-            match r {
-                [x] if x.start() == x.end() => {
+            let n: usize = u
+                .ranges()
+                .iter()
+                .map(|r| (r.end() as usize) - (r.start() as usize) + 1)
+                .sum();
+            if n > CLASS_ALTS {
+                return None;
+            }
+            for r in u.ranges() {
+                for ch in r.start()..=r.end() {
                     let mut buf = [0u8; 4];
-                    let s = x.start().encode_utf8(&mut buf);
-                    Some(s.as_bytes().to_ascii_lowercase())
+                    out.push(ch.encode_utf8(&mut buf).as_bytes().to_ascii_lowercase());
                 }
-                [x, y]
-                    if x.start() == x.end()
-                        && y.start() == y.end()
-                        && x.start().is_ascii_alphabetic()
-                        && x.start().to_ascii_lowercase() == y.start() =>
-                {
-                    Some(vec![y.start() as u8])
-                }
-                _ => None,
             }
         }
     }
+    out.sort();
+    out.dedup();
+    (!out.is_empty()).then_some(out)
 }
 
 /// Literals one of which every match of `h` contains, lowercased (ASCII); `None` when
 /// there is no such finite set of non-empty literals.
 ///
-/// - a literal, or a class of one (case-folded) character, is itself;
+/// - a literal is itself, and a class of a few characters each of them
+///   ([`class_alternatives`]: `(?i)s` is `s` or `ſ`);
 /// - a concatenation's matches contain, contiguously, every child's match: each run of
-///   adjacent literal children is a literal every match contains, and so is each child's
-///   own set; the most selective of these is taken;
+///   adjacent literal children gives the literals one of which every match contains (their
+///   cross product, up to [`RUN_ALTS`]: `(?i)system` is `system`, `ſystem`, `syſtem`,
+///   `ſyſtem`), and so does each child's own set; the most selective of these is taken;
 /// - an alternation's matches are some branch's: the union of the branches' sets;
 /// - a repetition at least once, or a capture, contains its child's match;
 /// - anything else (optional parts, look-arounds, empty) gives nothing.
 pub fn inner_literals(h: &regex_syntax::hir::Hir) -> Option<Vec<Box<[u8]>>> {
     use regex_syntax::hir::HirKind;
-    let single = |h: &regex_syntax::hir::Hir| -> Option<Vec<u8>> {
+    // The strings one element matches, when it is a literal or a small class.
+    let single = |h: &regex_syntax::hir::Hir| -> Option<Vec<Vec<u8>>> {
         match h.kind() {
-            HirKind::Literal(l) if !l.0.is_empty() => Some(l.0.to_ascii_lowercase()),
-            HirKind::Class(c) => class_literal(c),
+            HirKind::Literal(l) if !l.0.is_empty() => Some(vec![l.0.to_ascii_lowercase()]),
+            HirKind::Class(c) => class_alternatives(c),
             _ => None,
         }
     };
+    let finish = |run: Vec<Vec<u8>>| -> Vec<Box<[u8]>> {
+        let mut v: Vec<Box<[u8]>> = run.into_iter().map(Vec::into_boxed_slice).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
     match h.kind() {
-        HirKind::Literal(_) | HirKind::Class(_) => single(h).map(|l| vec![l.into()]),
+        HirKind::Literal(_) | HirKind::Class(_) => single(h).map(finish),
         HirKind::Capture(c) => inner_literals(&c.sub),
         HirKind::Repetition(r) if r.min >= 1 => inner_literals(&r.sub),
         HirKind::Alternation(subs) => {
@@ -349,13 +410,32 @@ pub fn inner_literals(h: &regex_syntax::hir::Hir) -> Option<Vec<Box<[u8]>>> {
                     best = Some(cand);
                 }
             };
-            let mut run: Vec<u8> = Vec::new();
+            // A run of adjacent literal elements: every match contains one of the
+            // concatenations (the cross product of the elements' strings).
+            let mut run: Vec<Vec<u8>> = Vec::new();
             for x in subs {
                 match single(x) {
-                    Some(l) => run.extend_from_slice(&l),
+                    Some(alts) => {
+                        if !run.is_empty() && run.len() * alts.len() > RUN_ALTS {
+                            consider(finish(std::mem::take(&mut run)));
+                        }
+                        run = if run.is_empty() {
+                            alts
+                        } else {
+                            run.iter()
+                                .flat_map(|r| {
+                                    alts.iter().map(move |a| {
+                                        let mut x = r.clone();
+                                        x.extend_from_slice(a);
+                                        x
+                                    })
+                                })
+                                .collect()
+                        };
+                    }
                     None => {
                         if !run.is_empty() {
-                            consider(vec![std::mem::take(&mut run).into()]);
+                            consider(finish(std::mem::take(&mut run)));
                         }
                         if let Some(v) = inner_literals(x) {
                             consider(v);
@@ -364,7 +444,7 @@ pub fn inner_literals(h: &regex_syntax::hir::Hir) -> Option<Vec<Box<[u8]>>> {
                 }
             }
             if !run.is_empty() {
-                consider(vec![run.into()]);
+                consider(finish(run));
             }
             best
         }
@@ -667,9 +747,16 @@ mod tests {
             // Prefixes: `.exe` is everywhere; the inner literal is rarer.
             (
                 r#"(?i)\.exe["']?\s+[^"]{0,64}werfaultsecure\.exe["']?\s+\d{2,10}"#,
-                // (?i)s also folds to U+017F, so `s` ends a run.
-                Some(&["ecure.exe"]),
+                // (?i)s also folds to U+017F: both spellings.
+                Some(&["werfaultsecure.exe", "werfaultſecure.exe"]),
             ),
+            // Each (?i)s doubles a run's literals (a run of `tem` alone is in `items`).
+            (
+                r"(?i)[0-9]+system",
+                Some(&["system", "syſtem", "ſystem", "ſyſtem"]),
+            ),
+            // Past RUN_ALTS alternatives a run ends and the next starts.
+            (r"[0-9]+[ab][cd][ef][gh][ij]xyz", Some(&["ixyz", "jxyz"])),
             (r"ipconfig\s+/all", Some(&["ipconfig"])),
             (r"net\s+config", Some(&["config"])),
             (r"(?i)ABC(d|ef)", Some(&["abcd", "abcef"])),
@@ -696,6 +783,8 @@ mod tests {
         r"(?i)(k|s)[a-c]é+z",
         r"\w+`(?:\w+|-|.)`[\w+|\s]",
         r"q(?:ab){2,3}r",
+        r"(?i)[0-9]+system",
+        r"[0-9]+[ab][cd][ef][gh][ij]xyz",
     ];
 
     proptest! {
@@ -710,7 +799,8 @@ mod tests {
                     Just("x"), Just("y"), Just("q"), Just("r"), Just("k"), Just("K"),
                     Just("S"), Just("ſ"), Just("é"), Just("É"), Just("z"), Just("`"),
                     Just("-"), Just(" "), Just(".exe "), Just("WerFaultSecure.EXE 12"),
-                    Just("werfaultſecure.exe 12"), Just("\""),
+                    Just("werfaultſecure.exe 12"), Just("\""), Just("SyſTEM"), Just("7"),
+                    Just("acegi"), Just("bdfhj"), Just("xyz"),
                 ],
                 0..16,
             ),
