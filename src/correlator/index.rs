@@ -98,19 +98,7 @@ impl KeyIndex {
     /// `key`'s top 32 bits: ~100 keys in 1 M).
     #[inline]
     pub fn peek(&self, key: u64) -> Option<usize> {
-        let mask = self.mask();
-        let tag = key >> 32;
-        let mut i = self.home(key);
-        loop {
-            let e = self.entries[i];
-            if e == 0 {
-                return None;
-            }
-            if e >> 32 == tag {
-                return Some(slot_of(e));
-            }
-            i = (i + 1) & mask;
-        }
+        self.find(key, |_| true)
     }
 
     /// Starts loading the line holding `key`'s home entry.

@@ -779,11 +779,7 @@ fn match_kv(kv: &Kv, t: &[u8], caps: &mut Vec<(Option<FieldId>, usize, usize)>) 
 /// classes, not literals, so they never count.
 fn required_literal(src: &str) -> Option<Vec<u8>> {
     use regex_syntax::hir::HirKind;
-    let hir = regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .build()
-        .parse(src)
-        .ok()?;
+    let hir = regex_hir(src)?;
     let items = match hir.kind() {
         HirKind::Concat(v) => v.iter().collect(),
         _ => vec![&hir],
@@ -811,6 +807,16 @@ fn required_literal(src: &str) -> Option<Vec<u8>> {
 #[inline]
 fn starts(t: &[u8], l: &[u8]) -> bool {
     t.len() >= l.len() && t.iter().zip(l).all(|(a, b)| a == b)
+}
+
+/// Regex `src` parsed as the extractors compile it (bytes, not only UTF-8); `None` when it
+/// does not parse (its error is reported where it is compiled).
+fn regex_hir(src: &str) -> Option<regex_syntax::hir::Hir> {
+    regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(src)
+        .ok()
 }
 
 /// `a == b` for the short keys and values extractors compare, without a `memcmp` call for
@@ -931,11 +937,7 @@ fn compile_regex(src: &str, table: &mut FieldTable) -> Result<(RegexPattern, Box
 /// The literal a regex anchored at the start (`^`) begins with: every match starts with it.
 fn anchored_prefix(src: &str) -> Option<Vec<u8>> {
     use regex_syntax::hir::{HirKind, Look};
-    let hir = regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .build()
-        .parse(src)
-        .ok()?;
+    let hir = regex_hir(src)?;
     let HirKind::Concat(items) = hir.kind() else {
         return None;
     };
