@@ -330,6 +330,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The literals a [`LiteralSet`] of `lits` reports in `hay`, sorted, once each.
+    fn scanned(lits: &[Vec<u8>], hay: &[u8]) -> Vec<u32> {
+        let refs: Vec<&[u8]> = lits.iter().map(|l| l.as_slice()).collect();
+        let set = LiteralSet::build(&refs);
+        let mut got = Vec::new();
+        set.scan(hay, |id| got.push(id));
+        got.sort();
+        got.dedup();
+        got
+    }
+
     fn naive(lits: &[Vec<u8>], hay: &[u8]) -> Vec<u32> {
         let mut v: Vec<u32> = lits
             .iter()
@@ -348,13 +359,7 @@ mod tests {
             lits in proptest::collection::vec(proptest::collection::vec(b'a'..b'e', 2..9), 1..40),
             hay in proptest::collection::vec(b'a'..b'e', 0..200),
         ) {
-            let refs: Vec<&[u8]> = lits.iter().map(|l| l.as_slice()).collect();
-            let set = LiteralSet::build(&refs);
-            let mut got = Vec::new();
-            set.scan(&hay, |id| got.push(id));
-            got.sort();
-            got.dedup();
-            prop_assert_eq!(got, naive(&lits, &hay));
+                        prop_assert_eq!(scanned(&lits, &hay), naive(&lits, &hay));
         }
     }
 
@@ -375,13 +380,7 @@ mod tests {
                 0..80,
             ),
         ) {
-            let refs: Vec<&[u8]> = lits.iter().map(|l| l.as_slice()).collect();
-            let set = LiteralSet::build(&refs);
-            let mut got = Vec::new();
-            set.scan(&hay, |id| got.push(id));
-            got.sort();
-            got.dedup();
-            prop_assert_eq!(got, naive(&lits, &hay));
+                        prop_assert_eq!(scanned(&lits, &hay), naive(&lits, &hay));
         }
     }
 
