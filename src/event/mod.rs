@@ -166,6 +166,46 @@ impl Format {
     }
 }
 
+/// A dotted-quad IPv4 address exactly as `Ipv4Addr`'s parser accepts it (four decimal
+/// octets up to 255, no leading zeros but `0`); `None` for anything else. One pass, without
+/// the standard parser's UTF-8 check and generic machinery: extraction validates `ip`
+/// captures with it and `cidr` tests read addresses with it.
+pub fn dotted_quad(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    if !(7..=15).contains(&b.len()) {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut part = 0;
+    let mut value: u32 = 0;
+    let mut digits = 0;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                if digits > 0 && value == 0 {
+                    return None; // a leading zero
+                }
+                value = value * 10 + u32::from(c - b'0');
+                digits += 1;
+                if value > 255 {
+                    return None;
+                }
+            }
+            b'.' if digits > 0 && part < 3 => {
+                octets[part] = value as u8;
+                part += 1;
+                value = 0;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    if part != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = value as u8;
+    Some(std::net::Ipv4Addr::from(octets))
+}
+
 /// Caller-owned storage for one parsed event; reuse it across events.
 #[derive(Debug, Default)]
 pub struct EventBuf {

@@ -701,7 +701,7 @@ fn extent(cap: Cap, t: &[u8], i: usize) -> Option<usize> {
                 .iter()
                 .take_while(|c| c.is_ascii_hexdigit() || matches!(c, b'.' | b':'))
                 .count();
-            if !is_ipv4(&rest[..n]) {
+            if crate::event::dotted_quad(&rest[..n]).is_none() {
                 // IPv6 (rare): the standard parser validates.
                 let s = std::str::from_utf8(&rest[..n]).ok()?;
                 s.parse::<std::net::Ipv6Addr>().ok()?;
@@ -845,27 +845,6 @@ fn kv_prefix(t: &[u8], start: usize) -> (usize, usize) {
         e -= 1;
     }
     (a, e)
-}
-
-/// A dotted-quad IPv4 address (four decimal octets up to 255, no leading zeros but `0`), as
-/// `Ipv4Addr`'s parser accepts, without its UTF-8 and generic-parser overhead.
-fn is_ipv4(s: &[u8]) -> bool {
-    let mut parts = 0;
-    for part in s.split(|&c| c == b'.') {
-        parts += 1;
-        let ok = match part {
-            [d] => d.is_ascii_digit(),
-            [b'1'..=b'9', d] => d.is_ascii_digit(),
-            [a @ b'1'..=b'2', b, c] if b.is_ascii_digit() && c.is_ascii_digit() => {
-                (u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')) <= 255
-            }
-            _ => false,
-        };
-        if !ok || parts > 4 {
-            return false;
-        }
-    }
-    parts == 4
 }
 
 /// Whether `t` starts with `lead`: the first byte compared inline, so the usual mismatch
@@ -1396,7 +1375,7 @@ patterns:
         /// The fast IPv4 check accepts exactly what the standard parser accepts.
         #[test]
         fn ipv4_check_agrees_with_std(s in "[0-9.]{0,18}|([0-9]{1,3}\\.){3}[0-9]{1,3}") {
-            proptest::prop_assert_eq!(is_ipv4(s.as_bytes()), s.parse::<std::net::Ipv4Addr>().is_ok(), "{}", s);
+            proptest::prop_assert_eq!(crate::event::dotted_quad(s.as_bytes()).is_some(), s.parse::<std::net::Ipv4Addr>().is_ok(), "{}", s);
         }
     }
 

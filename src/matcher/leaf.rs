@@ -362,51 +362,13 @@ pub fn parse_num(b: &[u8]) -> Option<f64> {
 pub fn parse_ip(b: &[u8]) -> Option<std::net::IpAddr> {
     // The usual value, a bare dotted quad, read in one pass: `cidr` rules test every
     // address field of every firewall event, often against several networks.
-    if let Some(v4) = dotted_quad(b) {
+    if let Some(v4) = crate::event::dotted_quad(b) {
         return Some(std::net::IpAddr::V4(v4));
     }
     let s = std::str::from_utf8(b).ok()?.trim();
     let s = s.trim_start_matches('[').trim_end_matches(']');
     let s = s.split('%').next().unwrap_or(s);
     s.parse().ok()
-}
-
-/// A dotted-quad IPv4 address exactly as `Ipv4Addr`'s parser accepts it (four decimal
-/// octets up to 255, no leading zeros but `0`); `None` for anything else.
-fn dotted_quad(b: &[u8]) -> Option<std::net::Ipv4Addr> {
-    if !(7..=15).contains(&b.len()) {
-        return None;
-    }
-    let mut octets = [0u8; 4];
-    let mut part = 0;
-    let mut value: u32 = 0;
-    let mut digits = 0;
-    for &c in b {
-        match c {
-            b'0'..=b'9' => {
-                if digits > 0 && value == 0 {
-                    return None; // a leading zero
-                }
-                value = value * 10 + u32::from(c - b'0');
-                digits += 1;
-                if value > 255 {
-                    return None;
-                }
-            }
-            b'.' if digits > 0 && part < 3 => {
-                octets[part] = value as u8;
-                part += 1;
-                value = 0;
-                digits = 0;
-            }
-            _ => return None,
-        }
-    }
-    if part != 3 || digits == 0 {
-        return None;
-    }
-    octets[3] = value as u8;
-    Some(std::net::Ipv4Addr::from(octets))
 }
 
 #[cfg(test)]
@@ -419,7 +381,7 @@ mod tests {
         #[test]
         fn dotted_quad_agrees_with_std(s in "[0-9.]{0,18}|([0-9]{1,3}\\.){3}[0-9]{1,3}") {
             let std_v4: Option<std::net::Ipv4Addr> = s.parse().ok();
-            proptest::prop_assert_eq!(dotted_quad(s.as_bytes()), std_v4);
+            proptest::prop_assert_eq!(crate::event::dotted_quad(s.as_bytes()), std_v4);
         }
     }
 
