@@ -452,15 +452,26 @@ impl Direct<'_, '_, '_> {
         Some(r)
     }
 
-    /// The object whose `{` is at `i`, under the path `name_buf[..path]`.
-    fn object(&mut self, path: usize, depth: usize) -> Option<()> {
+    /// Enters the object or array whose opening bracket is at `i`, at nesting `depth`:
+    /// `Some(true)` when members follow, `Some(false)` when it closed at once (`close`
+    /// consumed), `None` when it is nested too deep for this pass.
+    #[inline]
+    fn open(&mut self, close: u8, depth: usize) -> Option<bool> {
         if depth > DIRECT_MAX_DEPTH {
             return None;
         }
         self.i += 1;
         self.ws();
-        if self.peek()? == b'}' {
+        if self.peek()? == close {
             self.i += 1;
+            return Some(false);
+        }
+        Some(true)
+    }
+
+    /// The object whose `{` is at `i`, under the path `name_buf[..path]`.
+    fn object(&mut self, path: usize, depth: usize) -> Option<()> {
+        if !self.open(b'}', depth)? {
             return Some(());
         }
         loop {
@@ -521,13 +532,7 @@ impl Direct<'_, '_, '_> {
                 if !self.wants_subtree(path) && !self.wants_leaf(path) {
                     return self.skip(depth + 1);
                 }
-                if depth + 1 > DIRECT_MAX_DEPTH {
-                    return None;
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
+                if !self.open(b']', depth + 1)? {
                     return Some(());
                 }
                 loop {
@@ -593,13 +598,7 @@ impl Direct<'_, '_, '_> {
     fn skip(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'{' => {
-                if depth > DIRECT_MAX_DEPTH {
-                    return None;
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b'}' {
-                    self.i += 1;
+                if !self.open(b'}', depth)? {
                     return Some(());
                 }
                 loop {
@@ -617,13 +616,7 @@ impl Direct<'_, '_, '_> {
                 }
             }
             b'[' => {
-                if depth > DIRECT_MAX_DEPTH {
-                    return None;
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
+                if !self.open(b']', depth)? {
                     return Some(());
                 }
                 loop {
