@@ -100,12 +100,8 @@ impl<'a> Value<'a> {
         tmp.clear();
         match *self {
             Value::Str(s) => return s,
-            Value::Int(i) => {
-                let _ = write!(tmp, "{i}");
-            }
-            Value::UInt(u) => {
-                let _ = write!(tmp, "{u}");
-            }
+            Value::Int(i) => write_int(i < 0, i.unsigned_abs(), tmp),
+            Value::UInt(u) => write_int(false, u, tmp),
             Value::Float(f) => {
                 let _ = write!(tmp, "{f}");
             }
@@ -204,6 +200,26 @@ pub fn dotted_quad(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     }
     octets[3] = value as u8;
     Some(std::net::Ipv4Addr::from(octets))
+}
+
+/// Writes an integer in decimal (`-12`, `4624`) after what `tmp` holds, without `fmt`:
+/// routing and matching spell numeric values on every event.
+#[inline]
+fn write_int(neg: bool, mut u: u64, tmp: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if neg {
+        tmp.push(b'-');
+    }
+    tmp.extend_from_slice(&digits[i..]);
 }
 
 /// Caller-owned storage for one parsed event; reuse it across events.
@@ -541,6 +557,25 @@ impl<'a> Iterator for Values<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_are_spelled_as_std_formats_them() {
+        let mut tmp = Vec::new();
+        for i in [0i64, 1, -1, 9, 10, 4624, -4624, i64::MAX, i64::MIN] {
+            assert_eq!(
+                Value::Int(i).text(&mut tmp),
+                i.to_string().as_bytes(),
+                "{i}"
+            );
+        }
+        for u in [0u64, 7, 100, u64::MAX] {
+            assert_eq!(
+                Value::UInt(u).text(&mut tmp),
+                u.to_string().as_bytes(),
+                "{u}"
+            );
+        }
+    }
 
     #[test]
     fn set_shadows_add_chains_and_reset_forgets() {

@@ -84,27 +84,6 @@ impl Lengths {
     }
 }
 
-/// Writes an integer as `Value::text` does (`-12`, `4624`), without `fmt`.
-#[inline]
-fn int_text(neg: bool, mut u: u64, tmp: &mut Vec<u8>) -> &[u8] {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    tmp.clear();
-    if neg {
-        tmp.push(b'-');
-    }
-    tmp.extend_from_slice(&digits[i..]);
-    tmp
-}
-
 /// `Router::pos_of` for fields that are not routed on.
 const NO_POS: u16 = u16::MAX;
 
@@ -285,8 +264,6 @@ impl Router {
                     tmp.make_ascii_lowercase();
                     tmp
                 }
-                Value::Int(i) => int_text(i < 0, i.unsigned_abs(), tmp),
-                Value::UInt(u) => int_text(false, u, tmp),
                 other => {
                     let t = other.text(tmp);
                     let n = t.len();
@@ -308,20 +285,6 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn int_text_spells_like_value_text() {
-        let mut tmp = Vec::new();
-        let mut want = Vec::new();
-        for i in [0i64, 1, -1, 9, 10, 4624, -4624, i64::MAX, i64::MIN] {
-            let w = Value::Int(i).text(&mut want).to_vec();
-            assert_eq!(int_text(i < 0, i.unsigned_abs(), &mut tmp), &w[..], "{i}");
-        }
-        for u in [0u64, 7, 100, u64::MAX] {
-            let w = Value::UInt(u).text(&mut want).to_vec();
-            assert_eq!(int_text(false, u, &mut tmp), &w[..], "{u}");
-        }
-    }
 
     #[test]
     fn lengths_admit_exactly_the_key_lengths() {
