@@ -143,15 +143,77 @@ struct Classify {
 
 /// The cheapest test an appname-less extractor needs, decided at build time so that most
 /// events skip most such extractors without calling [`Extractors::selects`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Gate {
     /// The event must have the field with this bit in the per-event presence mask.
     Field(u8),
     /// The message must start with this byte.
     MessageByte(u8),
-    /// The event must have an appname.
-    Appname,
+    /// The appname must start with this byte (the first byte of all its appname prefixes).
+    AppnameByte(u8),
+    /// [`Extractors::regex_gate`] must admit the message (an anchored `message_regex`).
+    Regex,
+    /// No test before [`Extractors::selects`].
     Open,
+}
+
+/// One candidate list (the extractors an event with some appname may get, in the order they
+/// are tried) with its gates as bit masks: the candidates an event passes are found with a
+/// few ORs, not a test per candidate, and only those reach [`Extractors::selects`].
+#[derive(Debug, Default)]
+struct Candidates {
+    /// The extractors that name the appname, tried first, with no gate.
+    own: Box<[u32]>,
+    /// The others, 64 a block, tried next when their gates admit the event.
+    blocks: Box<[Block]>,
+    /// Whether some gate reads the presence mask.
+    fields: bool,
+}
+
+/// Up to 64 gated candidates; each mask has the bits of the candidates one gate admits.
+#[derive(Debug, Default)]
+struct Block {
+    ids: Vec<u32>,
+    open: u64,
+    regex: u64,
+    /// (presence bit, candidates).
+    fields: Vec<(u8, u64)>,
+    /// (the message's first byte, candidates).
+    message_bytes: Vec<(u8, u64)>,
+    /// (the appname's first byte, candidates).
+    appname_bytes: Vec<(u8, u64)>,
+}
+
+impl Candidates {
+    fn new(own: Vec<u32>, list: &[(u32, Gate)]) -> Candidates {
+        fn add(v: &mut Vec<(u8, u64)>, key: u8, bit: u64) {
+            match v.iter_mut().find(|(k, _)| *k == key) {
+                Some(m) => m.1 |= bit,
+                None => v.push((key, bit)),
+            }
+        }
+        let mut blocks = Vec::new();
+        for chunk in list.chunks(64) {
+            let mut b = Block::default();
+            for (k, &(i, g)) in chunk.iter().enumerate() {
+                let bit = 1u64 << k;
+                b.ids.push(i);
+                match g {
+                    Gate::Open => b.open |= bit,
+                    Gate::Regex => b.regex |= bit,
+                    Gate::Field(f) => add(&mut b.fields, f, bit),
+                    Gate::MessageByte(c) => add(&mut b.message_bytes, c, bit),
+                    Gate::AppnameByte(c) => add(&mut b.appname_bytes, c, bit),
+                }
+            }
+            blocks.push(b);
+        }
+        Candidates {
+            own: own.into(),
+            fields: list.iter().any(|(_, g)| matches!(g, Gate::Field(_))),
+            blocks: blocks.into(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -174,6 +236,9 @@ struct Select {
     message_prefix: Option<Box<[u8]>>,
     /// A regex the message must match (for lines with no appname: files of web logs).
     message_regex: Option<regex::bytes::Regex>,
+    /// A gate for `message_regex` when it is anchored at the start: most messages are
+    /// turned away after their first bytes, without a regex search.
+    message_gate: Option<StartGate>,
     /// A literal every match of `message_regex` contains: one search turns most messages
     /// away before the regex runs.
     message_literal: Option<memchr::memmem::Finder<'static>>,
@@ -269,10 +334,17 @@ fn logsource(v: &Value) -> Option<Logsource> {
 #[derive(Debug, Default)]
 pub struct Extractors {
     list: Vec<Extractor>,
-    by_appname: HashMap<Box<[u8]>, Vec<u32>>,
-    /// Extractors selected otherwise (appname prefix, fields, message prefix only), each
-    /// with its gate.
-    others: Vec<(u32, Gate)>,
+    /// The candidates for each appname some extractor names, tried in order: those that
+    /// name it, then the appname-less ones that can select it (an `appname_prefix` it
+    /// does not start with is left out here, at build time).
+    by_appname: HashMap<Box<[u8]>, Candidates>,
+    /// The candidates for an appname no extractor names.
+    unnamed_appname: Candidates,
+    /// The candidates for an event without an appname.
+    no_appname: Candidates,
+    /// The anchored `message_regex`es of appname-less extractors as one [`StartGate`]: one
+    /// walk over a message's first bytes turns it away from all of them.
+    regex_gate: Option<StartGate>,
     /// The fields gates test, in presence-mask bit order.
     gate_fields: Vec<FieldId>,
 }
@@ -366,16 +438,18 @@ impl Extractors {
     ) -> (Extractors, Vec<RuleError>) {
         let mut out = Extractors::default();
         let mut errs = Vec::new();
+        let mut named: HashMap<Box<[u8]>, Vec<u32>> = HashMap::new();
+        let mut others = Vec::new();
         for (di, d) in defs.iter().enumerate() {
             match compile_def(d, class_of(di), table) {
                 Ok(x) => {
                     let idx = out.list.len() as u32;
                     if x.select.appnames.is_empty() {
                         let gate = out.gate(&x.select);
-                        out.others.push((idx, gate));
+                        others.push((idx, gate));
                     }
                     for a in &x.select.appnames {
-                        out.by_appname.entry(a.clone()).or_default().push(idx);
+                        named.entry(a.clone()).or_default().push(idx);
                     }
                     out.list.push(x);
                 }
@@ -387,11 +461,47 @@ impl Extractors {
                 )),
             }
         }
+        let gated: Vec<&str> = others
+            .iter()
+            .filter(|(_, g)| *g == Gate::Regex)
+            .filter_map(|&(i, _)| out.list[i as usize].select.message_regex.as_ref())
+            .map(|re| re.as_str())
+            .collect();
+        out.regex_gate = StartGate::new(&gated);
+        if out.regex_gate.is_none() {
+            for (_, g) in others.iter_mut().filter(|(_, g)| *g == Gate::Regex) {
+                *g = Gate::Open;
+            }
+        }
+        let list = &out.list;
+        let prefixed = |i: u32, name: &[u8]| {
+            let ps = &list[i as usize].select.appname_prefixes;
+            ps.is_empty() || ps.iter().any(|p| name.starts_with(p))
+        };
+        out.by_appname = named
+            .into_iter()
+            .map(|(name, own)| {
+                let v: Vec<_> = others
+                    .iter()
+                    .filter(|&&(i, _)| prefixed(i, &name))
+                    .copied()
+                    .collect();
+                (name, Candidates::new(own, &v))
+            })
+            .collect();
+        let no_appname: Vec<_> = others
+            .iter()
+            .filter(|&&(i, _)| list[i as usize].select.appname_prefixes.is_empty())
+            .copied()
+            .collect();
+        out.no_appname = Candidates::new(Vec::new(), &no_appname);
+        out.unnamed_appname = Candidates::new(Vec::new(), &others);
         (out, errs)
     }
 
     /// The gate for an extractor selected without an appname: a field it needs (`has`, else
-    /// `fields`), else its message prefix's first byte, else an appname (for prefixes).
+    /// `fields`), else its message prefix's first byte. (An appname prefix is decided by the
+    /// candidate list an event gets.)
     fn gate(&mut self, s: &Select) -> Gate {
         if let Some(f) = s.has.first().or(s.fields.first().map(|(f, _)| f)) {
             let bit = match self.gate_fields.iter().position(|g| g == f) {
@@ -408,8 +518,14 @@ impl Extractors {
         if let Some(&b) = s.message_prefix.as_ref().and_then(|p| p.first()) {
             return Gate::MessageByte(b);
         }
-        if !s.appname_prefixes.is_empty() {
-            return Gate::Appname;
+        if s.message_gate.is_some() {
+            return Gate::Regex;
+        }
+        let firsts = s.appname_prefixes.iter().map(|p| p.first());
+        if let Some(Some(&b)) = firsts.clone().next()
+            && firsts.into_iter().all(|f| f == Some(&b))
+        {
+            return Gate::AppnameByte(b);
         }
         Gate::Open
     }
@@ -444,40 +560,16 @@ impl Extractors {
             Some(Repr::Str(s)) => Some(s),
             _ => None,
         };
-        let mut chosen = None;
-        if let Some(a) = appname {
-            let name = bytes(raw, buf, a);
-            if let Some(v) = self.by_appname.get(name) {
-                chosen = v
-                    .iter()
-                    .copied()
-                    .find(|&i| self.selects(i as usize, raw, buf));
-            }
-        }
-        if chosen.is_none() && !self.others.is_empty() {
-            let mut present = 0u64;
-            for (bit, &f) in self.gate_fields.iter().enumerate().take(64) {
-                if buf.get_repr(f).is_some() {
-                    present |= 1 << bit;
-                }
-            }
-            let first = match buf.get_repr(FieldId::MESSAGE) {
-                Some(Repr::Str(m)) => bytes(raw, buf, m).first().copied(),
-                _ => None,
-            };
-            chosen = self
-                .others
-                .iter()
-                .filter(|(_, g)| match *g {
-                    Gate::Field(bit) => present & (1 << bit) != 0,
-                    Gate::MessageByte(b) => first == Some(b),
-                    Gate::Appname => appname.is_some(),
-                    Gate::Open => true,
-                })
-                .map(|&(i, _)| i)
-                .find(|&i| self.selects(i as usize, raw, buf));
-        }
-        let Some(i) = chosen else { return false };
+        let candidates = match appname {
+            Some(a) => self
+                .by_appname
+                .get(bytes(raw, buf, a))
+                .unwrap_or(&self.unnamed_appname),
+            None => &self.no_appname,
+        };
+        let Some(i) = self.choose(candidates, raw, buf) else {
+            return false;
+        };
         let x = &self.list[i as usize];
         if x.class != 0 {
             buf.class = x.class;
@@ -522,6 +614,70 @@ impl Extractors {
         matched
     }
 
+    /// The first of `c` whose gate admits the event and which [`Self::selects`] it.
+    fn choose(&self, c: &Candidates, raw: &[u8], buf: &EventBuf) -> Option<u32> {
+        if let Some(&i) = c.own.iter().find(|&&i| self.selects(i as usize, raw, buf)) {
+            return Some(i);
+        }
+        if c.blocks.is_empty() {
+            return None;
+        }
+        let present = if c.fields { self.present(buf) } else { 0 };
+        let text = |f| match buf.get_repr(f) {
+            Some(Repr::Str(m)) => bytes(raw, buf, m),
+            _ => &[],
+        };
+        let message = text(FieldId::MESSAGE);
+        let m0 = message.first().copied();
+        let a0 = text(FieldId::APPNAME).first().copied();
+        // The regex gate, walked when a block first needs it.
+        let mut regex = None;
+        for b in c.blocks.iter() {
+            let mut admitted = b.open;
+            for &(f, bits) in &b.fields {
+                if present & (1 << f) != 0 {
+                    admitted |= bits;
+                }
+            }
+            for &(c, bits) in &b.message_bytes {
+                if m0 == Some(c) {
+                    admitted |= bits;
+                }
+            }
+            for &(c, bits) in &b.appname_bytes {
+                if a0 == Some(c) {
+                    admitted |= bits;
+                }
+            }
+            if b.regex != 0
+                && *regex.get_or_insert_with(|| {
+                    self.regex_gate.as_ref().is_none_or(|g| g.admits(message))
+                })
+            {
+                admitted |= b.regex;
+            }
+            while admitted != 0 {
+                let i = b.ids[admitted.trailing_zeros() as usize];
+                if self.selects(i as usize, raw, buf) {
+                    return Some(i);
+                }
+                admitted &= admitted - 1;
+            }
+        }
+        None
+    }
+
+    /// Which of [`Self::gate_fields`] `buf` has, as a bit mask.
+    fn present(&self, buf: &EventBuf) -> u64 {
+        let mut present = 0u64;
+        for (bit, &f) in self.gate_fields.iter().enumerate().take(64) {
+            if buf.get_repr(f).is_some() {
+                present |= 1 << bit;
+            }
+        }
+        present
+    }
+
     fn selects(&self, i: usize, raw: &[u8], buf: &EventBuf) -> bool {
         let s = &self.list[i].select;
         if !s.appname_prefixes.is_empty() {
@@ -546,9 +702,10 @@ impl Extractors {
                 return false;
             };
             let m = bytes(raw, buf, m);
-            if s.message_literal
-                .as_ref()
-                .is_some_and(|l| l.find(m).is_none())
+            if s.message_gate.as_ref().is_some_and(|g| !g.admits(m))
+                || s.message_literal
+                    .as_ref()
+                    .is_some_and(|l| l.find(m).is_none())
                 || !re.is_match(m)
             {
                 return false;
@@ -809,6 +966,134 @@ fn starts(t: &[u8], l: &[u8]) -> bool {
     t.len() >= l.len() && t.iter().zip(l).all(|(a, b)| a == b)
 }
 
+/// A necessary condition for regexes anchored at the text start: a small dense DFA of the
+/// regexes with every character class that reaches past ASCII widened to "that class's ASCII
+/// part, or any multi-byte UTF-8 sequence", and Unicode word boundaries dropped. It admits
+/// every text one of the regexes matches (and some more), so a text it turns away needs no
+/// regex search; deciding usually takes the text's first few bytes. Widening keeps the DFA
+/// small (Unicode `\w` and `\S` as they are would make it megabytes, and slow to build).
+#[derive(Debug)]
+struct StartGate(regex_automata::dfa::dense::DFA<Vec<u32>>);
+
+impl StartGate {
+    /// Bound on the DFA's memory; regexes whose widened DFA is larger get no gate.
+    const SIZE_LIMIT: usize = 1 << 20;
+
+    /// The gate of `srcs` (with `regex::bytes` syntax), if all parse and are anchored at the
+    /// start and the DFA fits in [`Self::SIZE_LIMIT`].
+    fn new(srcs: &[&str]) -> Option<StartGate> {
+        use regex_automata::dfa::{StartKind, dense};
+        use regex_automata::nfa::thompson;
+        let mut hirs = Vec::new();
+        for src in srcs {
+            let hir = regex_hir(src)?;
+            if !hir
+                .properties()
+                .look_set_prefix()
+                .contains(regex_syntax::hir::Look::Start)
+            {
+                return None;
+            }
+            hirs.push(widen(&hir));
+        }
+        if hirs.is_empty() {
+            return None;
+        }
+        let nfa = thompson::Compiler::new()
+            .configure(thompson::Config::new().utf8(false))
+            .build_many_from_hir(&hirs)
+            .ok()?;
+        dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Anchored)
+                    .match_kind(regex_automata::MatchKind::All)
+                    .dfa_size_limit(Some(Self::SIZE_LIMIT))
+                    .determinize_size_limit(Some(Self::SIZE_LIMIT)),
+            )
+            .build_from_nfa(&nfa)
+            .ok()
+            .map(StartGate)
+    }
+
+    /// Whether some regex of the gate may match `t` (always, when one does).
+    #[inline]
+    fn admits(&self, t: &[u8]) -> bool {
+        use regex_automata::dfa::Automaton;
+        let d = &self.0;
+        let cfg =
+            regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes);
+        let Ok(mut s) = d.start_state(&cfg) else {
+            return true;
+        };
+        for &b in t {
+            s = d.next_state(s, b);
+            if d.is_special_state(s) {
+                if d.is_dead_state(s) {
+                    return false;
+                }
+                // A match, or a quit (none is configured): the regex decides.
+                return true;
+            }
+        }
+        d.is_match_state(d.next_eoi_state(s))
+    }
+}
+
+/// `h` with every class that reaches past ASCII replaced by its ASCII part or any multi-byte
+/// UTF-8 sequence, and Unicode word boundaries by the empty match: a regex that matches
+/// every text `h` matches (see [`StartGate`]).
+fn widen(h: &regex_syntax::hir::Hir) -> regex_syntax::hir::Hir {
+    use regex_syntax::hir::{Class, ClassBytes, ClassBytesRange, Hir, HirKind, Look, Repetition};
+    let bytes = |ranges: &[(u8, u8)]| {
+        Hir::class(Class::Bytes(ClassBytes::new(
+            ranges.iter().map(|&(a, b)| ClassBytesRange::new(a, b)),
+        )))
+    };
+    match h.kind() {
+        HirKind::Empty | HirKind::Literal(_) => h.clone(),
+        HirKind::Class(Class::Bytes(_)) => h.clone(),
+        HirKind::Class(Class::Unicode(c)) => {
+            let ascii: Vec<(u8, u8)> = c
+                .ranges()
+                .iter()
+                .filter(|r| r.start().is_ascii())
+                .map(|r| (r.start() as u8, r.end().min('\x7f') as u8))
+                .collect();
+            if c.ranges().iter().all(|r| r.end().is_ascii()) {
+                return bytes(&ascii);
+            }
+            // A lead byte, then one to three continuation bytes.
+            let multi = Hir::concat(vec![
+                bytes(&[(0xC0, 0xFF)]),
+                Hir::repetition(Repetition {
+                    min: 1,
+                    max: Some(3),
+                    greedy: true,
+                    sub: Box::new(bytes(&[(0x80, 0xBF)])),
+                }),
+            ]);
+            Hir::alternation(vec![bytes(&ascii), multi])
+        }
+        HirKind::Look(
+            Look::WordUnicode
+            | Look::WordUnicodeNegate
+            | Look::WordStartUnicode
+            | Look::WordEndUnicode
+            | Look::WordStartHalfUnicode
+            | Look::WordEndHalfUnicode,
+        ) => Hir::empty(),
+        HirKind::Look(_) => h.clone(),
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(widen(&r.sub)),
+            ..r.clone()
+        }),
+        HirKind::Capture(c) => widen(&c.sub),
+        HirKind::Concat(v) => Hir::concat(v.iter().map(widen).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(widen).collect()),
+    }
+}
+
 /// Regex `src` parsed as the extractors compile it (bytes, not only UTF-8); `None` when it
 /// does not parse (its error is reported where it is compiled).
 fn regex_hir(src: &str) -> Option<regex_syntax::hir::Hir> {
@@ -962,7 +1247,7 @@ fn match_tokens(
                     return false;
                 };
                 let at = i + p;
-                if t[at..].starts_with(next) {
+                if starts(&t[at..], next) {
                     let mark = caps.len();
                     caps.push((*f, i, at));
                     if match_tokens(rest, t, at, caps) {
@@ -1115,6 +1400,7 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
                             Problem::new(format!("message_regex {src:?}: {e}")).near(src.clone())
                         })?;
                         select.message_regex = Some(re);
+                        select.message_gate = StartGate::new(&[&src]);
                         select.message_literal = required_literal(&src)
                             .map(|l| memchr::memmem::Finder::new(&l).into_owned());
                     }
@@ -1317,6 +1603,64 @@ mod tests {
             None,
             "a bad regex has none (its error is reported elsewhere)"
         );
+    }
+
+    /// The anchored regexes of select, and corner cases of the gate: a match found only at
+    /// the end of input, Unicode classes and literals, a Unicode word boundary.
+    const GATED: &[&str] = &[
+        r"^(?:[^\s:]+:\d+ )?[0-9A-Fa-f.:]+ \S+ \S+ \[\d\d/\w{3}/\d{4}:",
+        r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\] \d+#\d+: ",
+        r"^\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}\] \[",
+        r"^ab$",
+        r"^a\w+é",
+        r"^\w+\b ",
+        r"^(?i)straße\p{Greek}",
+        r"^(?-u:\xFF)x",
+    ];
+
+    #[test]
+    fn start_gates_only_for_anchored_regexes() {
+        for r in GATED {
+            assert!(StartGate::new(&[r]).is_some(), "{r}");
+        }
+        assert!(StartGate::new(GATED).is_some(), "one gate for all");
+        for r in [r"IN=\S* OUT=\S* ", r"a|^b", "["] {
+            assert!(StartGate::new(&[r]).is_none(), "{r}");
+        }
+        let web = StartGate::new(&[GATED[0]]).unwrap();
+        assert!(!web.admits(b"Started Session 1 of User u2."));
+        assert!(web.admits(b"203.0.113.7 - - [25/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\""));
+        assert!(web.admits("ж:1 ::1 é é [01/Ноя/2026:".as_bytes()));
+    }
+
+    proptest::proptest! {
+        /// A gate never turns away a text one of its regexes matches.
+        #[test]
+        fn start_gate_admits_every_match(
+            which in 0..GATED.len(),
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just("1.2.3.4".to_string()),
+                proptest::strategy::Just(" - - [25/Nov/2026:".to_string()),
+                proptest::strategy::Just("2026/11/25 10:00:00 [error] 12#0: ".to_string()),
+                proptest::strategy::Just("[Wed Nov 25 10:00:00.123 2026] [".to_string()),
+                proptest::strategy::Just("vhost:443 ".to_string()),
+                proptest::strategy::Just("STRASSE".to_string()),
+                "[ -~]{0,6}",
+                "[aé1 :/\\[\\]ßΩж]{0,4}",
+            ], 0..6),
+            raw in proptest::collection::vec(proptest::num::u8::ANY, 0..3),
+        ) {
+            let src = GATED[which];
+            let mut t = parts.concat().into_bytes();
+            t.extend(raw);
+            let re = regex::bytes::Regex::new(src).unwrap();
+            let alone = StartGate::new(&[src]).unwrap();
+            let all = StartGate::new(GATED).unwrap();
+            if re.is_match(&t) {
+                proptest::prop_assert!(alone.admits(&t), "{} on {:?}", src, t);
+                proptest::prop_assert!(all.admits(&t), "all, {} on {:?}", src, t);
+            }
+        }
     }
 
     #[test]
