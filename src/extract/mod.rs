@@ -410,22 +410,54 @@ fn compile_pattern(src: &str, table: &mut FieldTable) -> Result<Vec<Tok>, Proble
     Ok(toks)
 }
 
-/// Fields set to fixed values.
-type Constants = Vec<(FieldId, Box<[u8]>)>;
+/// Fields set to fixed values: the values laid end to end, so that an event takes them with
+/// one copy into its scratch bytes.
+#[derive(Debug, Default)]
+struct Constants {
+    blob: Box<[u8]>,
+    /// (field, start in `blob`, length).
+    fields: Box<[(FieldId, u32, u32)]>,
+}
+
+impl Constants {
+    /// Sets the constants' fields in `buf`.
+    #[inline]
+    fn apply(&self, buf: &mut EventBuf) {
+        if self.fields.is_empty() {
+            return;
+        }
+        let base = buf.push_scratch(&self.blob);
+        for &(f, start, len) in self.fields.iter() {
+            let s = Span {
+                start: base.start + start,
+                len,
+                ..base
+            };
+            buf.set(f, Repr::Str(s));
+        }
+    }
+}
 
 fn constants(v: Option<&Value>, table: &mut FieldTable) -> Result<Constants, Problem> {
-    let Some(v) = v else { return Ok(Vec::new()) };
+    let Some(v) = v else {
+        return Ok(Constants::default());
+    };
     let Value::Mapping(m) = v else {
         return Err(Problem::new("set must map fields to values"));
     };
-    m.iter()
-        .map(|(k, v)| {
-            let k = scalar_text(k).ok_or_else(|| Problem::new("field names must be text"))?;
-            let v = scalar_text(v)
-                .ok_or_else(|| Problem::new(format!("set {k}: the value must be a scalar")))?;
-            Ok((table.intern(&k), v.into_bytes().into()))
-        })
-        .collect()
+    let mut blob = Vec::new();
+    let mut fields = Vec::new();
+    for (k, v) in m {
+        let k = scalar_text(k).ok_or_else(|| Problem::new("field names must be text"))?;
+        let v = scalar_text(v)
+            .ok_or_else(|| Problem::new(format!("set {k}: the value must be a scalar")))?;
+        fields.push((table.intern(&k), blob.len() as u32, v.len() as u32));
+        blob.extend_from_slice(v.as_bytes());
+    }
+    Ok(Constants {
+        blob: blob.into(),
+        fields: fields.into(),
+    })
 }
 
 impl Extractors {
@@ -574,10 +606,7 @@ impl Extractors {
         if x.class != 0 {
             buf.class = x.class;
         }
-        for (f, v) in &x.sets {
-            let s = buf.push_scratch(v);
-            buf.set(*f, Repr::Str(s));
-        }
+        x.sets.apply(buf);
         let matched = x.match_patterns(raw, buf);
         // After the patterns, so their captures can be aliased too.
         for &(to, from) in &x.copies {
@@ -781,10 +810,7 @@ impl Extractor {
             };
             buf.set(f, Repr::Str(span));
         }
-        for (f, v) in &p.sets {
-            let s = buf.push_scratch(v);
-            buf.set(*f, Repr::Str(s));
-        }
+        p.sets.apply(buf);
         buf.captures = caps;
         true
     }
