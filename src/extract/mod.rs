@@ -236,8 +236,8 @@ struct Select {
     message_prefix: Option<Box<[u8]>>,
     /// A regex the message must match (for lines with no appname: files of web logs).
     message_regex: Option<regex::bytes::Regex>,
-    /// A gate for `message_regex` when it is anchored at the start: most messages are
-    /// turned away after their first bytes, without a regex search.
+    /// A gate for `message_regex` (anchored at the start, or starting with one literal): most
+    /// messages are decided in a few bytes, without a regex search.
     message_gate: Option<StartGate>,
     /// A literal every match of `message_regex` contains: one search turns most messages
     /// away before the regex runs.
@@ -550,7 +550,7 @@ impl Extractors {
         if let Some(&b) = s.message_prefix.as_ref().and_then(|p| p.first()) {
             return Gate::MessageByte(b);
         }
-        if s.message_gate.is_some() {
+        if s.message_gate.as_ref().is_some_and(|g| g.lead.is_none()) {
             return Gate::Regex;
         }
         let firsts = s.appname_prefixes.iter().map(|p| p.first());
@@ -731,12 +731,13 @@ impl Extractors {
                 return false;
             };
             let m = bytes(raw, buf, m);
-            if s.message_gate.as_ref().is_some_and(|g| !g.admits(m))
-                || s.message_literal
+            let matched = s.message_gate.as_ref().and_then(|g| g.decide(m));
+            if !matched.unwrap_or_else(|| {
+                s.message_literal
                     .as_ref()
-                    .is_some_and(|l| l.find(m).is_none())
-                || !re.is_match(m)
-            {
+                    .is_none_or(|l| l.find(m).is_some())
+                    && re.is_match(m)
+            }) {
                 return false;
             }
         }
@@ -992,14 +993,25 @@ fn starts(t: &[u8], l: &[u8]) -> bool {
     t.len() >= l.len() && t.iter().zip(l).all(|(a, b)| a == b)
 }
 
-/// A necessary condition for regexes anchored at the text start: a small dense DFA of the
-/// regexes with every character class that reaches past ASCII widened to "that class's ASCII
-/// part, or any multi-byte UTF-8 sequence", and Unicode word boundaries dropped. It admits
-/// every text one of the regexes matches (and some more), so a text it turns away needs no
-/// regex search; deciding usually takes the text's first few bytes. Widening keeps the DFA
-/// small (Unicode `\w` and `\S` as they are would make it megabytes, and slow to build).
+/// A fast decision for regexes, before (or instead of) a regex search: a small dense DFA of
+/// the regexes, anchored at their start, with every character class that reaches past ASCII
+/// widened to "that class's ASCII part, or any multi-byte UTF-8 sequence", and Unicode word
+/// boundaries dropped. It admits every text one of the regexes matches, and some more, so a
+/// text it turns away needs no regex search; deciding usually takes a few bytes. While it has
+/// read only ASCII, widening changes nothing, so a match found there is the regexes' own
+/// (unless a word boundary was dropped). Widening keeps the DFA small: Unicode `\w` and `\S`
+/// as they are would make it megabytes, and slow to build.
+///
+/// A regex that is not anchored at the start is gated when every match begins with one
+/// literal (`IN=\S* OUT=`): the DFA then runs from each place the literal occurs.
 #[derive(Debug)]
-struct StartGate(regex_automata::dfa::dense::DFA<Vec<u32>>);
+struct StartGate {
+    dfa: regex_automata::dfa::dense::DFA<Vec<u32>>,
+    /// Whether a match read from ASCII text alone is a match of the regexes.
+    exact_on_ascii: bool,
+    /// The literal every match starts with, for a regex not anchored at the start.
+    lead: Option<memchr::memmem::Finder<'static>>,
+}
 
 impl StartGate {
     /// Bound on the DFA's memory; regexes whose widened DFA is larger get no gate.
@@ -1008,8 +1020,6 @@ impl StartGate {
     /// The gate of `srcs` (with `regex::bytes` syntax), if all parse and are anchored at the
     /// start and the DFA fits in [`Self::SIZE_LIMIT`].
     fn new(srcs: &[&str]) -> Option<StartGate> {
-        use regex_automata::dfa::{StartKind, dense};
-        use regex_automata::nfa::thompson;
         let mut hirs = Vec::new();
         for src in srcs {
             let hir = regex_hir(src)?;
@@ -1020,16 +1030,52 @@ impl StartGate {
             {
                 return None;
             }
-            hirs.push(widen(&hir));
+            hirs.push(hir);
         }
+        Self::build(&hirs, None)
+    }
+
+    /// The gate of one regex: anchored at the start, or starting with one literal.
+    fn for_regex(src: &str) -> Option<StartGate> {
+        use regex_syntax::hir::{Hir, Look, literal};
+        let hir = regex_hir(src)?;
+        if hir.properties().look_set_prefix().contains(Look::Start) {
+            return Self::build(&[hir], None);
+        }
+        let seq = literal::Extractor::new()
+            .kind(literal::ExtractKind::Prefix)
+            .extract(&hir);
+        let [lit] = seq.literals()? else {
+            return None;
+        };
+        if lit.as_bytes().is_empty() {
+            return None;
+        }
+        let lead = memchr::memmem::Finder::new(lit.as_bytes()).into_owned();
+        Self::build(
+            &[Hir::concat(vec![Hir::look(Look::Start), hir])],
+            Some(lead),
+        )
+    }
+
+    fn build(
+        hirs: &[regex_syntax::hir::Hir],
+        lead: Option<memchr::memmem::Finder<'static>>,
+    ) -> Option<StartGate> {
+        use regex_automata::dfa::{StartKind, dense};
+        use regex_automata::nfa::thompson;
         if hirs.is_empty() {
             return None;
         }
+        let exact_on_ascii = !hirs
+            .iter()
+            .any(|h| h.properties().look_set().contains_word_unicode());
+        let widened: Vec<_> = hirs.iter().map(widen).collect();
         let nfa = thompson::Compiler::new()
             .configure(thompson::Config::new().utf8(false))
-            .build_many_from_hir(&hirs)
+            .build_many_from_hir(&widened)
             .ok()?;
-        dense::Builder::new()
+        let dfa = dense::Builder::new()
             .configure(
                 dense::Config::new()
                     .start_kind(StartKind::Anchored)
@@ -1038,31 +1084,63 @@ impl StartGate {
                     .determinize_size_limit(Some(Self::SIZE_LIMIT)),
             )
             .build_from_nfa(&nfa)
-            .ok()
-            .map(StartGate)
+            .ok()?;
+        Some(StartGate {
+            dfa,
+            exact_on_ascii,
+            lead,
+        })
     }
 
     /// Whether some regex of the gate may match `t` (always, when one does).
     #[inline]
     fn admits(&self, t: &[u8]) -> bool {
-        use regex_automata::dfa::Automaton;
-        let d = &self.0;
-        let cfg =
-            regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes);
-        let Ok(mut s) = d.start_state(&cfg) else {
-            return true;
+        self.decide(t) != Some(false)
+    }
+
+    /// Whether a regex of the gate matches `t`, when the gate can tell without a regex
+    /// search: `Some(false)` is always right; `Some(true)` only comes from ASCII text.
+    #[inline]
+    fn decide(&self, t: &[u8]) -> Option<bool> {
+        let Some(lead) = &self.lead else {
+            return self.walk(t);
         };
-        for &b in t {
-            s = d.next_state(s, b);
-            if d.is_special_state(s) {
-                if d.is_dead_state(s) {
-                    return false;
-                }
-                // A match, or a quit (none is configured): the regex decides.
-                return true;
+        for at in lead.find_iter(t) {
+            match self.walk(&t[at..]) {
+                Some(false) => continue,
+                other => return other,
             }
         }
-        d.is_match_state(d.next_eoi_state(s))
+        Some(false)
+    }
+
+    /// [`Self::decide`] for a match starting at the start of `t`.
+    #[inline]
+    fn walk(&self, t: &[u8]) -> Option<bool> {
+        use regex_automata::dfa::Automaton;
+        let d = &self.dfa;
+        let cfg =
+            regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes);
+        let mut s = d.start_state(&cfg).ok()?;
+        let mut read = 0u8;
+        let found = 'walk: {
+            for &b in t {
+                s = d.next_state(s, b);
+                read |= b;
+                if d.is_special_state(s) {
+                    if d.is_dead_state(s) {
+                        return Some(false);
+                    }
+                    // A match (or a quit, which none is configured to cause).
+                    break 'walk d.is_match_state(s);
+                }
+            }
+            if !d.is_match_state(d.next_eoi_state(s)) {
+                return Some(false);
+            }
+            true
+        };
+        (found && self.exact_on_ascii && read < 0x80).then_some(true)
     }
 }
 
@@ -1426,7 +1504,7 @@ fn compile_def(d: &Def, class: u16, table: &mut FieldTable) -> Result<Extractor,
                             Problem::new(format!("message_regex {src:?}: {e}")).near(src.clone())
                         })?;
                         select.message_regex = Some(re);
-                        select.message_gate = StartGate::new(&[&src]);
+                        select.message_gate = StartGate::for_regex(&src);
                         select.message_literal = required_literal(&src)
                             .map(|l| memchr::memmem::Finder::new(&l).into_owned());
                     }
@@ -1644,6 +1722,9 @@ mod tests {
         r"^(?-u:\xFF)x",
     ];
 
+    /// Regexes not anchored at the start whose every match starts with one literal.
+    const LEAD: &[&str] = &[r"IN=\S* OUT=\S* ", r"user=\w+\b", r"é\s+x$"];
+
     #[test]
     fn start_gates_only_for_anchored_regexes() {
         for r in GATED {
@@ -1653,6 +1734,27 @@ mod tests {
         for r in [r"IN=\S* OUT=\S* ", r"a|^b", "["] {
             assert!(StartGate::new(&[r]).is_none(), "{r}");
         }
+        for r in LEAD {
+            assert!(StartGate::for_regex(r).is_some(), "{r}");
+        }
+        for r in [r"a|b", r"\d+x", r"(?i)in=", "["] {
+            assert!(StartGate::for_regex(r).is_none(), "{r}");
+        }
+        let nf = StartGate::for_regex(LEAD[0]).unwrap();
+        assert_eq!(nf.decide(b"X: IN=eth0 OUT= MAC=1"), Some(true));
+        assert_eq!(nf.decide(b"X: IN=eth0 MAC=1 IN=a OUT= "), Some(true));
+        assert_eq!(nf.decide(b"X: IN=eth0 MAC=1"), Some(false));
+        assert_eq!(
+            nf.decide("IN=é OUT= ".as_bytes()),
+            None,
+            "non-ASCII: the regex decides"
+        );
+        let wb = StartGate::for_regex(LEAD[1]).unwrap();
+        assert_eq!(
+            wb.decide(b"user=ab c"),
+            None,
+            "a dropped word boundary: the regex decides"
+        );
         let web = StartGate::new(&[GATED[0]]).unwrap();
         assert!(!web.admits(b"Started Session 1 of User u2."));
         assert!(web.admits(b"203.0.113.7 - - [25/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\""));
@@ -1660,31 +1762,40 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// A gate never turns away a text one of its regexes matches.
+                /// A gate never turns away a text one of its regexes matches, and what it decides
+        /// alone, it decides as the regex does.
         #[test]
         fn start_gate_admits_every_match(
-            which in 0..GATED.len(),
+            which in 0..GATED.len() + LEAD.len(),
             parts in proptest::collection::vec(proptest::prop_oneof![
                 proptest::strategy::Just("1.2.3.4".to_string()),
                 proptest::strategy::Just(" - - [25/Nov/2026:".to_string()),
                 proptest::strategy::Just("2026/11/25 10:00:00 [error] 12#0: ".to_string()),
                 proptest::strategy::Just("[Wed Nov 25 10:00:00.123 2026] [".to_string()),
                 proptest::strategy::Just("vhost:443 ".to_string()),
-                proptest::strategy::Just("STRASSE".to_string()),
+                                proptest::strategy::Just("STRASSE".to_string()),
+                proptest::strategy::Just("IN=eth0 OUT= ".to_string()),
+                proptest::strategy::Just("user=".to_string()),
                 "[ -~]{0,6}",
                 "[aé1 :/\\[\\]ßΩж]{0,4}",
             ], 0..6),
             raw in proptest::collection::vec(proptest::num::u8::ANY, 0..3),
         ) {
-            let src = GATED[which];
+                        let src = GATED.iter().chain(LEAD).nth(which).unwrap();
             let mut t = parts.concat().into_bytes();
             t.extend(raw);
             let re = regex::bytes::Regex::new(src).unwrap();
-            let alone = StartGate::new(&[src]).unwrap();
-            let all = StartGate::new(GATED).unwrap();
-            if re.is_match(&t) {
+            let alone = StartGate::for_regex(src).unwrap();
+            let m = re.is_match(&t);
+            if let Some(d) = alone.decide(&t) {
+                proptest::prop_assert_eq!(d, m, "{} on {:?}", src, t);
+            }
+            if m {
                 proptest::prop_assert!(alone.admits(&t), "{} on {:?}", src, t);
-                proptest::prop_assert!(all.admits(&t), "all, {} on {:?}", src, t);
+                if which < GATED.len() {
+                    let all = StartGate::new(GATED).unwrap();
+                    proptest::prop_assert!(all.admits(&t), "all, {} on {:?}", src, t);
+                }
             }
         }
     }
