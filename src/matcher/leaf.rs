@@ -317,6 +317,64 @@ fn glob_exact(p: &[GlobPart], h: &[u8]) -> Option<bool> {
 }
 
 /// A compiled test of one field.
+/// A `re` value: the regex, and the bytes one of which every match starts with, when they
+/// are at most three. A text without any of them is decided by one `memchr` scan, without a
+/// regex search: the web rules' SQL-injection regexes start with `'`, `%` or `u`, which
+/// ordinary URLs rarely hold, and the regex engine's setup costs more than the scan.
+#[derive(Clone, Debug)]
+pub struct SigmaRegex {
+    re: regex::bytes::Regex,
+    first: Option<([u8; 3], usize)>,
+}
+
+impl SigmaRegex {
+    pub fn new(re: regex::bytes::Regex) -> SigmaRegex {
+        SigmaRegex {
+            first: first_bytes(re.as_str()),
+            re,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.re.as_str()
+    }
+
+    #[inline]
+    pub fn is_match(&self, t: &[u8]) -> bool {
+        let maybe = match self.first {
+            None => true,
+            Some(([a, _, _], 1)) => memchr::memchr(a, t).is_some(),
+            Some(([a, b, _], 2)) => memchr::memchr2(a, b, t).is_some(),
+            Some(([a, b, c], _)) => memchr::memchr3(a, b, c, t).is_some(),
+        };
+        maybe && self.re.is_match(t)
+    }
+}
+
+/// The distinct first bytes of the literals every match of `src` starts with, if the regex
+/// has a finite set of such prefixes (none empty) with at most three first bytes.
+fn first_bytes(src: &str) -> Option<([u8; 3], usize)> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(src)
+        .ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let mut out = ([0u8; 3], 0);
+    for lit in seq.literals()? {
+        let &b = lit.as_bytes().first()?;
+        if !out.0[..out.1].contains(&b) {
+            if out.1 == 3 {
+                return None;
+            }
+            out.0[out.1] = b;
+            out.1 += 1;
+        }
+    }
+    (out.1 > 0).then_some(out)
+}
+
 #[derive(Clone, Debug)]
 pub enum Test {
     Str(StrPat),
@@ -326,7 +384,7 @@ pub enum Test {
     Num(f64, Box<[u8]>),
     /// A plain YAML boolean: `true`/`false` as a boolean, text or 1/0.
     Bool(bool),
-    Regex(regex::bytes::Regex),
+    Regex(Box<SigmaRegex>),
     Cidr(IpNet),
     Cmp(CmpOp, f64),
     /// The field has a value other than JSON null (`exists: true`), or has none
@@ -375,6 +433,56 @@ pub fn parse_ip(b: &[u8]) -> Option<std::net::IpAddr> {
 mod tests {
     use super::*;
     use crate::sigma::value::SigmaString;
+
+    /// Regexes of the shipped web rules, and edge cases for [`first_bytes`].
+    const FIRST: &[(&str, Option<&[u8]>)] = &[
+        (
+            r"(?i)union(?:%20|\+|%09|\s|/\*.*?\*/)+(?:all(?:%20|\+|\s)+)?(?:%28)?select",
+            Some(b"Uu"),
+        ),
+        (r"(?i)(?:'|%27|%22)\)?(?:%20|\+|\s)*(?:or|and)", Some(b"%'")),
+        (r"(?i)(?:%20|\+|\s)(?:or|and)", None),
+        (r"abc|abd", Some(b"a")),
+        // The Kelvin sign folds to k: three first bytes.
+        (r"(?i)k", Some(b"Kk\xe2")),
+        (r"(?i)ks|s", None),
+        (r"a*b", Some(b"ab")),
+        (r"x?", None),
+        (r"^foo", Some(b"f")),
+    ];
+
+    #[test]
+    fn regex_first_bytes() {
+        for (src, want) in FIRST {
+            let got = first_bytes(src).map(|(b, n)| {
+                let mut v = b[..n].to_vec();
+                v.sort();
+                v
+            });
+            assert_eq!(got.as_deref(), *want, "{src}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The first-byte check never turns away a text the regex matches.
+        #[test]
+        fn sigma_regex_agrees_with_regex(
+            which in 0..FIRST.len(),
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just("union select".to_string()),
+                proptest::strategy::Just("%27 or".to_string()),
+                proptest::strategy::Just("' AND".to_string()),
+                proptest::strategy::Just("UNION%20ALL%20SELECT".to_string()),
+                "[ -~]{0,5}",
+                "[abdfkK\u{212a} ]{0,3}",
+            ], 0..5),
+        ) {
+            let t = parts.concat();
+            let re = regex::bytes::Regex::new(FIRST[which].0).unwrap();
+            let s = SigmaRegex::new(re.clone());
+            proptest::prop_assert_eq!(s.is_match(t.as_bytes()), re.is_match(t.as_bytes()), "{:?}", t);
+        }
+    }
 
     proptest::proptest! {
         /// The dotted-quad fast path agrees with the standard parser on address-like text.

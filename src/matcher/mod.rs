@@ -31,7 +31,7 @@ use crate::sigma::condition::Cond;
 use crate::sigma::rule::{Item, Search};
 use crate::sigma::value::{SPart, SValue, SigmaString};
 use crate::sigma::{Logsource, Meta, Rule, RuleError};
-use leaf::{SET_MIN, StrKind, StrPat, StrSet, Test, parse_ip, parse_num};
+use leaf::{SET_MIN, SigmaRegex, StrKind, StrPat, StrSet, Test, parse_ip, parse_num};
 
 /// Index of a compiled rule in its [`RuleSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -730,7 +730,7 @@ impl Compiler<'_> {
                         .size_limit(1 << 22)
                         .dfa_size_limit(REGEX_DFA_CACHE)
                         .build()
-                        .map(Test::Regex)
+                        .map(|re| Test::Regex(Box::new(SigmaRegex::new(re))))
                         .map_err(|e| Problem::new(format!("re: {e}")))
                 })
             }
