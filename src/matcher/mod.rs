@@ -111,6 +111,9 @@ pub struct Scratch {
     /// Lowercased first values: `lower_idx[field] = (generation, start, len)` into `lower`.
     lower: Vec<u8>,
     lower_idx: Vec<(u32, u32, u32)>,
+    /// First values read as addresses: `ips[field] = (generation, address)`, so the `cidr`
+    /// tests of many rules parse an address once per event.
+    ips: Vec<(u32, Option<std::net::IpAddr>)>,
     tmp: Vec<u8>,
     tmp2: Vec<u8>,
     buckets: Vec<BucketId>,
@@ -383,14 +386,30 @@ impl Scratch {
         }
         if self.lower_idx.len() < fields {
             self.lower_idx.resize(fields, (0, 0, 0));
+            self.ips.resize(fields, (0, None));
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.leaf_cache.iter_mut().for_each(|e| e.0 = 0);
             self.lower_idx.iter_mut().for_each(|e| e.0 = 0);
+            self.ips.iter_mut().for_each(|e| e.0 = 0);
             self.generation = 1;
         }
         self.lower.clear();
+    }
+
+    /// `text` read as an IP address, cached per field slot for this event.
+    fn ip(&mut self, slot: Option<usize>, text: &[u8]) -> Option<std::net::IpAddr> {
+        let Some(i) = slot else {
+            return parse_ip(text);
+        };
+        let (g, ip) = self.ips[i];
+        if g == self.generation {
+            return ip;
+        }
+        let ip = parse_ip(text);
+        self.ips[i] = (self.generation, ip);
+        ip
     }
 
     /// The ASCII-lowercased bytes of `text`, cached per field slot for this event.
@@ -487,7 +506,7 @@ fn test_text_slot(
                 || h == if *b { &b"1"[..] } else { &b"0"[..] }
         }
         Test::Regex(r) => r.is_match(text),
-        Test::Cidr(net) => parse_ip(text).is_some_and(|ip| net.contains(&ip)),
+        Test::Cidr(net) => s.ip(slot, text).is_some_and(|ip| net.contains(&ip)),
         Test::Cmp(op, n) => parse_num(text).is_some_and(|x| op.eval(x, *n)),
         Test::FieldRef(other, mode) => {
             let mut tmp = Vec::new();
