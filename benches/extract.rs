@@ -14,11 +14,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kuzet::engine::{extractor_defs, extractor_sources};
-use kuzet::event::{EventBuf, FieldMode, FieldTable, Timestamp};
-use kuzet::extract::Extractors;
+use kuzet::engine::shipped_extractors;
+use kuzet::event::{EventBuf, FieldMode, Timestamp};
 use kuzet::loadgen::Rng;
-use kuzet::parser::{Parser, ParserConfig};
+use kuzet::parser::Parser;
 
 const LINES: usize = 20_000;
 
@@ -62,18 +61,8 @@ fn corpus(kind: &str) -> Vec<String> {
 }
 
 fn bench(c: &mut Criterion) {
-    let (sources, errs) = extractor_sources(&[], false);
-    assert!(errs.is_empty(), "{errs:?}");
-    let (defs, errs) = extractor_defs(&sources);
-    assert!(errs.is_empty(), "{errs:?}");
-    let mut table = FieldTable::new();
-    let cfg = ParserConfig {
-        mode: FieldMode::Known,
-        ..ParserConfig::default()
-    };
-    cfg.register(&mut table);
-    let (x, errs) = Extractors::build(&defs, |_| 1, &mut table);
-    assert!(errs.is_empty(), "{errs:?}");
+    let (x, table, cfg) =
+        shipped_extractors(FieldMode::Known).expect("the shipped extractors load");
     let src_ip = table.get(b"src_ip").expect("interned by the extractors");
     let table = Arc::new(table);
     let mut g = c.benchmark_group("extract");

@@ -11,10 +11,9 @@
 
 use std::sync::Arc;
 
-use kuzet::engine::{extractor_defs, extractor_sources};
-use kuzet::event::{EventBuf, FieldMode, FieldTable, Timestamp};
-use kuzet::extract::Extractors;
-use kuzet::parser::{Parser, ParserConfig};
+use kuzet::engine::shipped_extractors;
+use kuzet::event::{EventBuf, FieldMode, Timestamp};
+use kuzet::parser::Parser;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -26,18 +25,8 @@ fn main() {
         eprintln!("TIMES: {e}");
         std::process::exit(2);
     });
-    let (sources, errs) = extractor_sources(&[], false);
-    assert!(errs.is_empty(), "{errs:?}");
-    let (defs, errs) = extractor_defs(&sources);
-    assert!(errs.is_empty(), "{errs:?}");
-    let mut table = FieldTable::new();
-    let cfg = ParserConfig {
-        mode: FieldMode::Known,
-        ..ParserConfig::default()
-    };
-    cfg.register(&mut table);
-    let (x, errs) = Extractors::build(&defs, |_| 1, &mut table);
-    assert!(errs.is_empty(), "{errs:?}");
+    let (x, table, cfg) =
+        shipped_extractors(FieldMode::Known).expect("the shipped extractors load");
     let mut parser = Parser::new(Arc::new(table), cfg);
     let mut buf = EventBuf::new();
     let now = Timestamp::from_secs(1_795_608_000);

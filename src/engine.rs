@@ -178,6 +178,30 @@ pub fn extractor_sources(paths: &[PathBuf], no_default: bool) -> (Vec<Source>, V
     (sources, errors)
 }
 
+/// The shipped extractors alone, with a parser configuration reading fields in `mode`; both
+/// intern their fields in the returned table. The fixture of the extraction bench and of
+/// `examples/extractprof`.
+pub fn shipped_extractors(
+    mode: crate::event::FieldMode,
+) -> Result<(Extractors, FieldTable, ParserConfig), Vec<RuleError>> {
+    let (sources, mut errs) = extractor_sources(&[], false);
+    let (defs, e) = extractor_defs(&sources);
+    errs.extend(e);
+    let mut table = FieldTable::new();
+    let cfg = ParserConfig {
+        mode,
+        ..ParserConfig::default()
+    };
+    cfg.register(&mut table);
+    let (x, e) = Extractors::build(&defs, |_| 1, &mut table);
+    errs.extend(e);
+    if errs.is_empty() {
+        Ok((x, table, cfg))
+    } else {
+        Err(errs)
+    }
+}
+
 /// Loads, prepares and compiles. A pipeline that does not load is fatal (it would change
 /// what every rule means); rule problems are reported in [`Engine::errors`].
 pub fn build(cfg: &EngineConfig, parsers: &[&ParserConfig]) -> Result<Engine, Vec<PipelineError>> {

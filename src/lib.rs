@@ -45,3 +45,5 @@ pub mod runner;
 pub mod sigma;
 pub mod sink;
 pub mod telemetry;
+#[cfg(test)]
+mod testkit;
