@@ -13,7 +13,10 @@
 //! 512 B to 32 KiB): an event scans several fields, each with its own set, and one 32 KiB
 //! bitmap per field no longer fit in L1 together (the SigmaHQ set has ~9 such fields).
 //! Almost every position fails there; the rare ones that pass look their window up in a
-//! hash table of anchors, and every candidate literal is compared in full. So a report is
+//! hash table of anchors, and every candidate literal is compared in full. That table is
+//! flat (one array of slot starts, one of candidates sorted by slot; see [`Cands`]): a
+//! lookup is two reads of adjacent memory, where a map of boxed candidate lists cost a
+//! control-byte probe, a bucket and a pointer chase, each a likely cache miss. So a report is
 //! exact (no false positives reach the caller) and complete: every occurrence of every
 //! literal contains its anchor at a known offset, the anchor set the bit probed at that
 //! offset, and every offset is probed.
@@ -30,9 +33,76 @@ pub const MIN_LEN: usize = 2;
 
 #[derive(Clone, Copy, Debug)]
 struct Cand {
+    /// The anchor's key (see [`key`]).
+    key: u64,
     lit: u32,
     /// Where the anchor starts inside the literal.
     offset: u32,
+}
+
+/// The literals anchored under each key, as a flat hash table: the candidates of hash slot
+/// `h` are `cands[heads[h]..heads[h + 1]]` (keys colliding in a slot are told apart by
+/// [`Cand::key`]).
+#[derive(Debug, Default)]
+struct Cands {
+    /// `2^bits + 1` ascending offsets into `cands`; the last is `cands.len()`.
+    heads: Box<[u32]>,
+    bits: u32,
+    /// Sorted by slot.
+    cands: Box<[Cand]>,
+}
+
+impl Cands {
+    #[inline(always)]
+    fn slot(k: u64, bits: u32) -> usize {
+        let h = (k as u32).wrapping_mul(0x9E37_79B1) ^ ((k >> 32) as u32).wrapping_mul(0x85EB_CA6B);
+        (h >> (32 - bits)) as usize
+    }
+
+    fn build(mut cands: Vec<Cand>) -> Cands {
+        let mut keys: Vec<u64> = cands.iter().map(|c| c.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        // At most one key per slot on average: most slots hold one key or none.
+        let bits = keys.len().max(2).next_power_of_two().trailing_zeros();
+        cands.sort_by_key(|c| (Cands::slot(c.key, bits), c.key, c.lit));
+        let mut heads = vec![0u32; (1 << bits) + 1];
+        for c in &cands {
+            heads[Cands::slot(c.key, bits) + 1] += 1;
+        }
+        for h in 1..heads.len() {
+            heads[h] += heads[h - 1];
+        }
+        Cands {
+            heads: heads.into_boxed_slice(),
+            bits,
+            cands: cands.into_boxed_slice(),
+        }
+    }
+
+    /// The candidates in `k`'s slot (some may have another key).
+    #[inline(always)]
+    fn get(&self, k: u64) -> &[Cand] {
+        let h = Cands::slot(k, self.bits);
+        &self.cands[self.heads[h] as usize..self.heads[h + 1] as usize]
+    }
+}
+
+/// Whether `a == b` (same length), 8 bytes a step: literals are short, and a call to
+/// `memcmp` cost more than the comparison.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let mut x = a.chunks_exact(8);
+    let mut y = b.chunks_exact(8);
+    for (p, q) in (&mut x).zip(&mut y) {
+        if u64::from_le_bytes(p.try_into().expect("8 bytes"))
+            != u64::from_le_bytes(q.try_into().expect("8 bytes"))
+        {
+            return false;
+        }
+    }
+    x.remainder() == y.remainder()
 }
 
 /// A set of lowercase literals, each with an id (its index at build time).
@@ -48,8 +118,8 @@ pub struct LiteralSet {
     bits2: Box<[u64]>,
     /// Which values can hold a 2-byte literal (see [`Pairs`]).
     pairs: Pairs,
-    /// Key: the anchor's bytes, little-endian, with its width in bits 32..; see [`key`].
-    table: HashMap<u64, Box<[Cand]>>,
+    /// Every literal under its anchor.
+    table: Cands,
     /// Literal bytes, and each literal's (start, len) in it.
     bytes: Vec<u8>,
     spans: Vec<(u32, u32)>,
@@ -186,6 +256,7 @@ impl LiteralSet {
         }
         let mut table: HashMap<u64, Vec<Cand>> = HashMap::new();
         let mut set = LiteralSet::default();
+        set.spans.reserve(lits.len());
         for (id, l) in lits.iter().enumerate() {
             let w = width(l);
             let (offset, k) = (0..=l.len() - w)
@@ -206,6 +277,7 @@ impl LiteralSet {
                 })
                 .expect("literal has a window");
             table.entry(k).or_default().push(Cand {
+                key: k,
                 lit: id as u32,
                 offset: offset as u32,
             });
@@ -239,10 +311,7 @@ impl LiteralSet {
         set.bits3 = bits3.into_boxed_slice();
         set.bits2 = bits2.into_boxed_slice();
         set.pairs = Pairs::of(lits);
-        set.table = table
-            .into_iter()
-            .map(|(k, v)| (k, v.into_boxed_slice()))
-            .collect();
+        set.table = Cands::build(table.into_values().flatten().collect());
         set
     }
 
@@ -264,15 +333,15 @@ impl LiteralSet {
     #[cold]
     #[inline(never)]
     fn verify(&self, k: u64, i: usize, hay: &[u8], f: &mut dyn FnMut(u32)) {
-        let Some(cands) = self.table.get(&k) else {
-            return;
-        };
-        for c in cands.iter() {
+        for c in self.table.get(k) {
+            if c.key != k {
+                continue;
+            }
             let Some(start) = i.checked_sub(c.offset as usize) else {
                 continue;
             };
             let lit = self.lit(c.lit);
-            if hay.len() - start >= lit.len() && &hay[start..start + lit.len()] == lit {
+            if hay.len() - start >= lit.len() && same(&hay[start..start + lit.len()], lit) {
                 f(c.lit);
             }
         }
