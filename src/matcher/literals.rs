@@ -25,11 +25,14 @@
 //! 64 Ki-bit table. Their positions are only probed in values that can hold one: when
 //! every such literal starts with a non-ASCII byte or one of at most three ASCII bytes, a
 //! value that is ASCII and holds none of those bytes (found with `memchr3`) is skipped.
+//!
+//! Literals of 1 byte (a rare one: the prefilter only keeps those) are looked for with
+//! `memchr3`, three per pass over the value.
 
 use hashbrown::HashMap;
 
 /// Shortest literal this set indexes.
-pub const MIN_LEN: usize = 2;
+pub const MIN_LEN: usize = 1;
 
 #[derive(Clone, Copy, Debug)]
 struct Cand {
@@ -118,6 +121,10 @@ pub struct LiteralSet {
     bits2: Box<[u64]>,
     /// Which values can hold a 2-byte literal (see [`Pairs`]).
     pairs: Pairs,
+    /// Literals of one byte (a rare one, such as the backtick of PowerShell obfuscation)
+    /// and their ids; looked for three at a time with `memchr3` (one pass per value
+    /// holding none, as nearly all do).
+    singles: Vec<(u8, u32)>,
     /// Every literal under its anchor.
     table: Cands,
     /// Literal bytes, and each literal's (start, len) in it.
@@ -243,9 +250,10 @@ impl LiteralSet {
             "literals must be at least {MIN_LEN} bytes"
         );
         let width = |l: &[u8]| l.len().min(4);
+        let mut set = LiteralSet::default();
         // How many literals contain each window: pick the rarest window as the anchor.
         let mut freq: HashMap<u64, u32> = HashMap::new();
-        for l in lits {
+        for l in lits.iter().filter(|l| l.len() >= 2) {
             let w = width(l);
             let mut seen: Vec<u64> = (0..=l.len() - w).map(|i| key(window(l, i, w), w)).collect();
             seen.sort_unstable();
@@ -255,9 +263,14 @@ impl LiteralSet {
             }
         }
         let mut table: HashMap<u64, Vec<Cand>> = HashMap::new();
-        let mut set = LiteralSet::default();
         set.spans.reserve(lits.len());
         for (id, l) in lits.iter().enumerate() {
+            set.spans.push((set.bytes.len() as u32, l.len() as u32));
+            set.bytes.extend_from_slice(l);
+            if let [b] = l[..] {
+                set.singles.push((b, id as u32));
+                continue;
+            }
             let w = width(l);
             let (offset, k) = (0..=l.len() - w)
                 .map(|i| (i, key(window(l, i, w), w)))
@@ -281,8 +294,6 @@ impl LiteralSet {
                 lit: id as u32,
                 offset: offset as u32,
             });
-            set.spans.push((set.bytes.len() as u32, l.len() as u32));
-            set.bytes.extend_from_slice(l);
         }
         let count = |width: u64| table.keys().filter(|&&k| k >> 32 == width).count();
         let (n4, n3, n2) = (count(4), count(3), count(2));
@@ -378,6 +389,16 @@ impl LiteralSet {
         if self.pairs.may_hold(hay) {
             self.scan_pairs(hay, f);
         }
+        for three in self.singles.chunks(3) {
+            let b = |j: usize| three[j.min(three.len() - 1)].0;
+            for p in memchr::memchr3_iter(b(0), b(1), b(2), hay) {
+                for &(x, id) in three {
+                    if x == hay[p] {
+                        f(id);
+                    }
+                }
+            }
+        }
     }
 
     /// Reports the 2-byte literals in `hay` (the rare path: see [`Pairs`]).
@@ -425,7 +446,7 @@ mod tests {
         /// Reports exactly the literals a naive search finds (small alphabet: many overlaps).
         #[test]
         fn agrees_with_naive_search(
-            lits in proptest::collection::vec(proptest::collection::vec(b'a'..b'e', 2..9), 1..40),
+            lits in proptest::collection::vec(proptest::collection::vec(b'a'..b'e', 1..9), 1..40),
             hay in proptest::collection::vec(b'a'..b'e', 0..200),
         ) {
                         prop_assert_eq!(scanned(&lits, &hay), naive(&lits, &hay));
@@ -433,14 +454,15 @@ mod tests {
     }
 
     proptest! {
-        /// The same with 2-byte literals over bytes that take every path of the pair test:
-        /// non-ASCII first bytes, a few ASCII ones, and more than three.
+        /// The same with 1- and 2-byte literals over bytes that take every path of the pair
+        /// test (non-ASCII first bytes, a few ASCII ones, and more than three) and more
+        /// single bytes than one `memchr3` pass looks for.
         #[test]
         fn agrees_with_naive_search_on_pairs(
             lits in proptest::collection::vec(
                 proptest::collection::vec(
                     proptest::sample::select(vec![b'a', b'b', b'^', b'|', b'%', 0xD0, 0x90]),
-                    2..5,
+                    1..5,
                 ),
                 1..12,
             ),
