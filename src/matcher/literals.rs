@@ -13,7 +13,10 @@
 //! 512 B to 32 KiB): an event scans several fields, each with its own set, and one 32 KiB
 //! bitmap per field no longer fit in L1 together (the SigmaHQ set has ~9 such fields).
 //! Almost every position fails there; the rare ones that pass look their window up in a
-//! hash table of anchors, and every candidate literal is compared in full. So a report is
+//! hash table of anchors, and every candidate literal is compared in full. That table is
+//! flat (one array of slot starts, one of candidates sorted by slot; see [`Cands`]): a
+//! lookup is two reads of adjacent memory, where a map of boxed candidate lists cost a
+//! control-byte probe, a bucket and a pointer chase, each a likely cache miss. So a report is
 //! exact (no false positives reach the caller) and complete: every occurrence of every
 //! literal contains its anchor at a known offset, the anchor set the bit probed at that
 //! offset, and every offset is probed.
@@ -22,17 +25,87 @@
 //! 64 Ki-bit table. Their positions are only probed in values that can hold one: when
 //! every such literal starts with a non-ASCII byte or one of at most three ASCII bytes, a
 //! value that is ASCII and holds none of those bytes (found with `memchr3`) is skipped.
+//!
+//! Literals of 1 byte (a rare one: the prefilter only keeps those) are looked for with
+//! `memchr3`, three per pass over the value.
 
 use hashbrown::HashMap;
 
 /// Shortest literal this set indexes.
-pub const MIN_LEN: usize = 2;
+pub const MIN_LEN: usize = 1;
 
 #[derive(Clone, Copy, Debug)]
 struct Cand {
+    /// The anchor's key (see [`key`]).
+    key: u64,
     lit: u32,
     /// Where the anchor starts inside the literal.
     offset: u32,
+}
+
+/// The literals anchored under each key, as a flat hash table: the candidates of hash slot
+/// `h` are `cands[heads[h]..heads[h + 1]]` (keys colliding in a slot are told apart by
+/// [`Cand::key`]).
+#[derive(Debug, Default)]
+struct Cands {
+    /// `2^bits + 1` ascending offsets into `cands`; the last is `cands.len()`.
+    heads: Box<[u32]>,
+    bits: u32,
+    /// Sorted by slot.
+    cands: Box<[Cand]>,
+}
+
+impl Cands {
+    #[inline(always)]
+    fn slot(k: u64, bits: u32) -> usize {
+        let h = (k as u32).wrapping_mul(0x9E37_79B1) ^ ((k >> 32) as u32).wrapping_mul(0x85EB_CA6B);
+        (h >> (32 - bits)) as usize
+    }
+
+    fn build(mut cands: Vec<Cand>) -> Cands {
+        let mut keys: Vec<u64> = cands.iter().map(|c| c.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        // At most one key per slot on average: most slots hold one key or none.
+        let bits = keys.len().max(2).next_power_of_two().trailing_zeros();
+        cands.sort_by_key(|c| (Cands::slot(c.key, bits), c.key, c.lit));
+        let mut heads = vec![0u32; (1 << bits) + 1];
+        for c in &cands {
+            heads[Cands::slot(c.key, bits) + 1] += 1;
+        }
+        for h in 1..heads.len() {
+            heads[h] += heads[h - 1];
+        }
+        Cands {
+            heads: heads.into_boxed_slice(),
+            bits,
+            cands: cands.into_boxed_slice(),
+        }
+    }
+
+    /// The candidates in `k`'s slot (some may have another key).
+    #[inline(always)]
+    fn get(&self, k: u64) -> &[Cand] {
+        let h = Cands::slot(k, self.bits);
+        &self.cands[self.heads[h] as usize..self.heads[h + 1] as usize]
+    }
+}
+
+/// Whether `a == b` (same length), 8 bytes a step: literals are short, and a call to
+/// `memcmp` cost more than the comparison.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let mut x = a.chunks_exact(8);
+    let mut y = b.chunks_exact(8);
+    for (p, q) in (&mut x).zip(&mut y) {
+        if u64::from_le_bytes(p.try_into().expect("8 bytes"))
+            != u64::from_le_bytes(q.try_into().expect("8 bytes"))
+        {
+            return false;
+        }
+    }
+    x.remainder() == y.remainder()
 }
 
 /// A set of lowercase literals, each with an id (its index at build time).
@@ -48,8 +121,12 @@ pub struct LiteralSet {
     bits2: Box<[u64]>,
     /// Which values can hold a 2-byte literal (see [`Pairs`]).
     pairs: Pairs,
-    /// Key: the anchor's bytes, little-endian, with its width in bits 32..; see [`key`].
-    table: HashMap<u64, Box<[Cand]>>,
+    /// Literals of one byte (a rare one, such as the backtick of PowerShell obfuscation)
+    /// and their ids; looked for three at a time with `memchr3` (one pass per value
+    /// holding none, as nearly all do).
+    singles: Vec<(u8, u32)>,
+    /// Every literal under its anchor.
+    table: Cands,
     /// Literal bytes, and each literal's (start, len) in it.
     bytes: Vec<u8>,
     spans: Vec<(u32, u32)>,
@@ -173,9 +250,10 @@ impl LiteralSet {
             "literals must be at least {MIN_LEN} bytes"
         );
         let width = |l: &[u8]| l.len().min(4);
+        let mut set = LiteralSet::default();
         // How many literals contain each window: pick the rarest window as the anchor.
         let mut freq: HashMap<u64, u32> = HashMap::new();
-        for l in lits {
+        for l in lits.iter().filter(|l| l.len() >= 2) {
             let w = width(l);
             let mut seen: Vec<u64> = (0..=l.len() - w).map(|i| key(window(l, i, w), w)).collect();
             seen.sort_unstable();
@@ -185,8 +263,14 @@ impl LiteralSet {
             }
         }
         let mut table: HashMap<u64, Vec<Cand>> = HashMap::new();
-        let mut set = LiteralSet::default();
+        set.spans.reserve(lits.len());
         for (id, l) in lits.iter().enumerate() {
+            set.spans.push((set.bytes.len() as u32, l.len() as u32));
+            set.bytes.extend_from_slice(l);
+            if let [b] = l[..] {
+                set.singles.push((b, id as u32));
+                continue;
+            }
             let w = width(l);
             let (offset, k) = (0..=l.len() - w)
                 .map(|i| (i, key(window(l, i, w), w)))
@@ -206,11 +290,10 @@ impl LiteralSet {
                 })
                 .expect("literal has a window");
             table.entry(k).or_default().push(Cand {
+                key: k,
                 lit: id as u32,
                 offset: offset as u32,
             });
-            set.spans.push((set.bytes.len() as u32, l.len() as u32));
-            set.bytes.extend_from_slice(l);
         }
         let count = |width: u64| table.keys().filter(|&&k| k >> 32 == width).count();
         let (n4, n3, n2) = (count(4), count(3), count(2));
@@ -239,10 +322,7 @@ impl LiteralSet {
         set.bits3 = bits3.into_boxed_slice();
         set.bits2 = bits2.into_boxed_slice();
         set.pairs = Pairs::of(lits);
-        set.table = table
-            .into_iter()
-            .map(|(k, v)| (k, v.into_boxed_slice()))
-            .collect();
+        set.table = Cands::build(table.into_values().flatten().collect());
         set
     }
 
@@ -264,15 +344,15 @@ impl LiteralSet {
     #[cold]
     #[inline(never)]
     fn verify(&self, k: u64, i: usize, hay: &[u8], f: &mut dyn FnMut(u32)) {
-        let Some(cands) = self.table.get(&k) else {
-            return;
-        };
-        for c in cands.iter() {
+        for c in self.table.get(k) {
+            if c.key != k {
+                continue;
+            }
             let Some(start) = i.checked_sub(c.offset as usize) else {
                 continue;
             };
             let lit = self.lit(c.lit);
-            if hay.len() - start >= lit.len() && &hay[start..start + lit.len()] == lit {
+            if hay.len() - start >= lit.len() && same(&hay[start..start + lit.len()], lit) {
                 f(c.lit);
             }
         }
@@ -308,6 +388,16 @@ impl LiteralSet {
         }
         if self.pairs.may_hold(hay) {
             self.scan_pairs(hay, f);
+        }
+        for three in self.singles.chunks(3) {
+            let b = |j: usize| three[j.min(three.len() - 1)].0;
+            for p in memchr::memchr3_iter(b(0), b(1), b(2), hay) {
+                for &(x, id) in three {
+                    if x == hay[p] {
+                        f(id);
+                    }
+                }
+            }
         }
     }
 
@@ -356,7 +446,7 @@ mod tests {
         /// Reports exactly the literals a naive search finds (small alphabet: many overlaps).
         #[test]
         fn agrees_with_naive_search(
-            lits in proptest::collection::vec(proptest::collection::vec(b'a'..b'e', 2..9), 1..40),
+            lits in proptest::collection::vec(proptest::collection::vec(b'a'..b'e', 1..9), 1..40),
             hay in proptest::collection::vec(b'a'..b'e', 0..200),
         ) {
                         prop_assert_eq!(scanned(&lits, &hay), naive(&lits, &hay));
@@ -364,14 +454,15 @@ mod tests {
     }
 
     proptest! {
-        /// The same with 2-byte literals over bytes that take every path of the pair test:
-        /// non-ASCII first bytes, a few ASCII ones, and more than three.
+        /// The same with 1- and 2-byte literals over bytes that take every path of the pair
+        /// test (non-ASCII first bytes, a few ASCII ones, and more than three) and more
+        /// single bytes than one `memchr3` pass looks for.
         #[test]
         fn agrees_with_naive_search_on_pairs(
             lits in proptest::collection::vec(
                 proptest::collection::vec(
                     proptest::sample::select(vec![b'a', b'b', b'^', b'|', b'%', 0xD0, 0x90]),
-                    2..5,
+                    1..5,
                 ),
                 1..12,
             ),

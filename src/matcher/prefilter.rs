@@ -70,11 +70,14 @@ pub fn rare_in_text(b: u8) -> bool {
 
 /// A literal selective enough to prefilter on. Two bytes are enough when both are rare:
 /// `^^` (cmd escapes) or a Cyrillic letter (two non-ASCII bytes in UTF-8, SigmaHQ's
-/// homoglyph rules), which without this ran on every process event.
+/// homoglyph rules), which without this ran on every process event. One rare ASCII byte
+/// is enough too: the backtick of PowerShell token obfuscation (`\w+`(?:\w+|-|.)`…`),
+/// whose rule otherwise ran three regexes on every process creation.
 fn usable(lit: &[u8]) -> bool {
     lit.len() > MIN_LITERAL
         || (lit.len() == MIN_LITERAL && lit.iter().any(|&b| rare_in_text(b)))
         || (lit.len() == 2 && lit.iter().all(|&b| rare_in_text(b)))
+        || (lit.len() == 1 && lit[0].is_ascii() && rare_in_text(lit[0]))
 }
 
 /// Fields with at least this many literals are searched with a [`LiteralSet`]; smaller sets
