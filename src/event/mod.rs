@@ -162,6 +162,36 @@ impl Format {
     }
 }
 
+/// `a == b` for the short byte strings extraction and matching compare (keys, values,
+/// literals), 8 bytes a step: a call to `memcmp` costs more than the comparison.
+#[inline(always)]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut x = a.chunks_exact(8);
+    let mut y = b.chunks_exact(8);
+    for (p, q) in (&mut x).zip(&mut y) {
+        if u64::from_le_bytes(p.try_into().expect("8 bytes"))
+            != u64::from_le_bytes(q.try_into().expect("8 bytes"))
+        {
+            return false;
+        }
+    }
+    x.remainder() == y.remainder()
+}
+
+/// Regex `src` parsed as extraction and matching compile their regexes (over bytes, not
+/// only UTF-8; flags are inline in the text); `None` when it does not parse (the error is
+/// reported where the regex is compiled). For load-time analysis: literals, prefixes, gates.
+pub fn regex_hir(src: &str) -> Option<regex_syntax::hir::Hir> {
+    regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(src)
+        .ok()
+}
+
 /// A dotted-quad IPv4 address exactly as `Ipv4Addr`'s parser accepts it (four decimal
 /// octets up to 255, no leading zeros but `0`); `None` for anything else. One pass, without
 /// the standard parser's UTF-8 check and generic machinery: extraction validates `ip`

@@ -57,7 +57,7 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 
 use crate::event::time::{Tz, ZoneResolver};
-use crate::event::{EventBuf, FieldId, FieldTable, Repr, Span, Src};
+use crate::event::{EventBuf, FieldId, FieldTable, Repr, Span, Src, regex_hir};
 use crate::sigma::Logsource;
 use crate::sigma::error::{Problem, RuleError};
 use crate::sigma::yaml::{Value, documents, scalar_text, string_list};
@@ -619,7 +619,10 @@ impl Extractors {
             let ev = crate::event::Event::new(raw, buf);
             let Some(v) = ev.get(*f) else { continue };
             let v = v.text(&mut tmp);
-            if let Some((_, to)) = table.iter().find(|(from, _)| same(from, v)) {
+            if let Some((_, to)) = table
+                .iter()
+                .find(|(from, _)| crate::event::same_bytes(from, v))
+            {
                 let s = buf.push_scratch(to);
                 buf.set(*f, Repr::Str(s));
             }
@@ -1196,23 +1199,6 @@ fn widen(h: &regex_syntax::hir::Hir) -> regex_syntax::hir::Hir {
         HirKind::Concat(v) => Hir::concat(v.iter().map(widen).collect()),
         HirKind::Alternation(v) => Hir::alternation(v.iter().map(widen).collect()),
     }
-}
-
-/// Regex `src` parsed as the extractors compile it (bytes, not only UTF-8); `None` when it
-/// does not parse (its error is reported where it is compiled).
-fn regex_hir(src: &str) -> Option<regex_syntax::hir::Hir> {
-    regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .build()
-        .parse(src)
-        .ok()
-}
-
-/// `a == b` for the short keys and values extractors compare, without a `memcmp` call for
-/// the usual mismatch (length or first byte).
-#[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// The text before `start`, trimmed, without a leading printk stamp (`[  123.456789]`).

@@ -355,11 +355,7 @@ impl SigmaRegex {
 /// has a finite set of such prefixes (none empty) with at most three first bytes.
 fn first_bytes(src: &str) -> Option<([u8; 3], usize)> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .build()
-        .parse(src)
-        .ok()?;
+    let hir = crate::event::regex_hir(src)?;
     let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
     let mut out = ([0u8; 3], 0);
     for lit in seq.literals()? {

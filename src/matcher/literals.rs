@@ -91,23 +91,6 @@ impl Cands {
     }
 }
 
-/// Whether `a == b` (same length), 8 bytes a step: literals are short, and a call to
-/// `memcmp` cost more than the comparison.
-#[inline(always)]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    debug_assert_eq!(a.len(), b.len());
-    let mut x = a.chunks_exact(8);
-    let mut y = b.chunks_exact(8);
-    for (p, q) in (&mut x).zip(&mut y) {
-        if u64::from_le_bytes(p.try_into().expect("8 bytes"))
-            != u64::from_le_bytes(q.try_into().expect("8 bytes"))
-        {
-            return false;
-        }
-    }
-    x.remainder() == y.remainder()
-}
-
 /// A set of lowercase literals, each with an id (its index at build time).
 #[derive(Debug, Default)]
 pub struct LiteralSet {
@@ -352,7 +335,9 @@ impl LiteralSet {
                 continue;
             };
             let lit = self.lit(c.lit);
-            if hay.len() - start >= lit.len() && same(&hay[start..start + lit.len()], lit) {
+            if hay.len() - start >= lit.len()
+                && crate::event::same_bytes(&hay[start..start + lit.len()], lit)
+            {
                 f(c.lit);
             }
         }

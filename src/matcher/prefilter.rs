@@ -274,12 +274,8 @@ impl FieldSel {
 fn regex_literals(pattern: &str) -> Option<Vec<Box<[u8]>>> {
     use regex_syntax::hir::literal::Extractor;
     // The compiled regex carries its flags inline ((?i) etc.), so re-parsing its text is
-    // faithful. Unicode off: literals are byte strings, as the matcher sees them.
-    let hir = regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .ok()?;
+    // faithful.
+    let hir = crate::event::regex_hir(pattern)?;
     let seq = Extractor::new().extract(&hir);
     let prefixes = seq.literals().and_then(|lits| {
         if lits.is_empty() || lits.iter().any(|l| l.as_bytes().is_empty()) {
