@@ -1010,6 +1010,8 @@ fn starts(t: &[u8], l: &[u8]) -> bool {
 #[derive(Debug)]
 struct StartGate {
     dfa: regex_automata::dfa::dense::DFA<Vec<u32>>,
+    /// The anchored start state, looked up once at build time.
+    start: regex_automata::util::primitives::StateID,
     /// Whether a match read from ASCII text alone is a match of the regexes.
     exact_on_ascii: bool,
     /// The literal every match starts with, for a regex not anchored at the start.
@@ -1088,8 +1090,14 @@ impl StartGate {
             )
             .build_from_nfa(&nfa)
             .ok()?;
+        let start = regex_automata::dfa::Automaton::start_state(
+            &dfa,
+            &regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes),
+        )
+        .ok()?;
         Some(StartGate {
             dfa,
+            start,
             exact_on_ascii,
             lead,
         })
@@ -1122,9 +1130,7 @@ impl StartGate {
     fn walk(&self, t: &[u8]) -> Option<bool> {
         use regex_automata::dfa::Automaton;
         let d = &self.dfa;
-        let cfg =
-            regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes);
-        let mut s = d.start_state(&cfg).ok()?;
+        let mut s = self.start;
         let mut read = 0u8;
         let found = 'walk: {
             for &b in t {
